@@ -1,0 +1,19 @@
+"""Per-customer feature tables computed at an explicit cutoff."""
+
+from vipml.features.rfm import (
+    DEFAULT_SEGMENT_RULES,
+    SegmentRule,
+    calibration_holdout,
+    rfm_scores,
+    rfm_segments,
+    rfm_summary,
+)
+
+__all__ = [
+    "DEFAULT_SEGMENT_RULES",
+    "SegmentRule",
+    "calibration_holdout",
+    "rfm_scores",
+    "rfm_segments",
+    "rfm_summary",
+]

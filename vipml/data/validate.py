@@ -1,0 +1,508 @@
+"""The data contract: checks of transaction and event logs, with errors that say what to do.
+
+Every feature builder passes its input through :func:`prepare_transactions` or
+:func:`prepare_events`. They accept any frame narwhals supports (pandas, polars, pyarrow,
+DuckDB relations, ...), project it onto vipml's standard column names without touching the
+caller's object, check it, and hand back a narwhals *lazy* frame that runs where the data lives:
+polars stays polars, DuckDB stays DuckDB, and pandas or pyarrow go through DuckDB's in-process
+engine, zero-copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import narwhals.stable.v2 as nw
+import pandas as pd
+
+from vipml.data.columns import Columns
+from vipml.errors import DataValidationError, DataWarning
+
+__all__ = [
+    "PreparedLog",
+    "ReturnsPolicy",
+    "parse_cutoff",
+    "prepare_events",
+    "prepare_transactions",
+    "to_native_result",
+]
+
+logger = logging.getLogger(__name__)
+
+ReturnsPolicy = Literal["net", "exclude", "error"]
+_RETURNS_POLICIES = ("net", "exclude", "error")
+_N_EXAMPLES = 5
+_TRANSACTION_REQUIRED = ("customer_id", "timestamp", "amount")
+_TRANSACTION_OPTIONAL = ("order_id", "channel", "category", "quantity")
+_EVENT_REQUIRED = ("customer_id", "timestamp", "event_type")
+_EVENT_OPTIONAL = ("channel", "value")
+
+
+@dataclass(frozen=True)
+class PreparedLog:
+    """A checked log under vipml's standard column names.
+
+    Attributes
+    ----------
+    frame : narwhals.LazyFrame
+        The log, lazily: standard column names, naive UTC ``timestamp`` (microseconds).
+    kind : str
+        What the caller passed: ``"pandas"``, ``"polars"``, ``"polars-lazy"``, ``"pyarrow"``,
+        ``"duckdb"`` or another narwhals backend name. Results go back in that kind.
+    columns : tuple of str
+        The standard columns present in ``frame``.
+    tz_aware : bool
+        Whether the caller's timestamps were time-zone aware (they are now UTC).
+    """
+
+    frame: Any
+    kind: str
+    columns: tuple[str, ...]
+    tz_aware: bool
+
+
+def prepare_transactions(
+    transactions: Any,
+    columns: Columns | None = None,
+    *,
+    returns: ReturnsPolicy = "net",
+    name: str = "transactions",
+) -> PreparedLog:
+    """Check a transaction log and project it onto the standard columns.
+
+    Parameters
+    ----------
+    transactions : DataFrame-like
+        pandas, polars (eager or lazy), pyarrow table or DuckDB relation with at least the
+        customer id, timestamp and amount columns.
+    columns : Columns, optional
+        Names of the caller's columns; defaults to the standard names.
+    returns : {"net", "exclude", "error"}, default "net"
+        Policy for negative amounts (returns). ``"net"`` keeps them: they are netted into
+        their order (with ``order_id``) or their purchase period, and a period counts as a
+        purchase only when it holds a positive amount. ``"exclude"`` drops negative rows
+        before any feature is computed (the returns-share feature still sees them).
+        ``"error"`` refuses them.
+    name : str, default "transactions"
+        How the log is called in error messages.
+
+    Returns
+    -------
+    PreparedLog
+
+    Raises
+    ------
+    DataValidationError
+        A missing column; null or empty customer ids; unparseable, missing or mixed naive and
+        tz-aware timestamps; non-numeric, missing or infinite amounts; an empty log; negative
+        amounts under ``returns="error"``.
+
+    Warns
+    -----
+    DataWarning
+        When the log holds exact duplicate rows (they are kept: say so with their count).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"user": ["a", "b"], "timestamp": ["2024-01-02", "2024-01-05"],
+    ...                    "amount": [10.0, 5.5]})
+    >>> log = prepare_transactions(tx, Columns(customer_id="user"))
+    >>> log.columns, log.kind
+    (('customer_id', 'timestamp', 'amount'), 'pandas')
+    """
+    if returns not in _RETURNS_POLICIES:
+        raise ValueError(f"returns must be one of {_RETURNS_POLICIES}, got {returns!r}.")
+    columns = columns or Columns()
+    frame, kind = _as_narwhals(transactions, name)
+    frame, present = _project(frame, columns, _TRANSACTION_REQUIRED, _TRANSACTION_OPTIONAL, name)
+    frame, tz_aware = _coerce_timestamp(frame, columns, name, kind)
+    frame = _coerce_numeric(frame, "amount", columns, name, kind)
+    lazy = _normalise(_to_lazy(frame, kind), tz_aware, numeric="amount")
+    _check_rows(lazy, frame, columns, name, kind, numeric="amount", returns=returns)
+    if returns == "exclude":
+        logger.debug("returns='exclude': negative amounts are left out of purchase features")
+    return PreparedLog(frame=lazy, kind=kind, columns=present, tz_aware=tz_aware)
+
+
+def prepare_events(
+    events: Any, columns: Columns | None = None, *, name: str = "events"
+) -> PreparedLog:
+    """Check an engagement-event log and project it onto the standard columns.
+
+    Parameters
+    ----------
+    events : DataFrame-like
+        A frame with customer id, timestamp and event type columns; optional ``channel`` and
+        a numeric ``value`` (e.g. a sentiment score, missing where an event has none).
+    columns : Columns, optional
+        Names of the caller's columns; defaults to the standard names.
+    name : str, default "events"
+        How the log is called in error messages.
+
+    Returns
+    -------
+    PreparedLog
+
+    Raises
+    ------
+    DataValidationError
+        A missing column; null or empty customer ids or event types; unparseable, missing or
+        mixed timestamps; a non-numeric or infinite ``value``; an empty log.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"customer_id": [1, 1], "timestamp": pd.to_datetime(["2024-01-02",
+    ...                    "2024-01-03"]), "event_type": ["visit", "email_open"]})
+    >>> prepare_events(ev).columns
+    ('customer_id', 'timestamp', 'event_type')
+    """
+    columns = columns or Columns()
+    frame, kind = _as_narwhals(events, name)
+    frame, present = _project(frame, columns, _EVENT_REQUIRED, _EVENT_OPTIONAL, name)
+    frame, tz_aware = _coerce_timestamp(frame, columns, name, kind)
+    if "value" in present:
+        frame = _coerce_numeric(frame, "value", columns, name, kind)
+    lazy = _normalise(
+        _to_lazy(frame, kind), tz_aware, numeric="value" if "value" in present else None
+    )
+    _check_rows(lazy, frame, columns, name, kind, numeric=None, returns="net")
+    return PreparedLog(frame=lazy, kind=kind, columns=present, tz_aware=tz_aware)
+
+
+def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.datetime:
+    """Turn a cutoff into the last instant it includes, as a naive UTC datetime.
+
+    A cutoff given as a date (or a timestamp at exactly midnight) includes that whole day, as
+    ``lifetimes`` does with ``freq="D"``: ``"1997-09-30"`` keeps every row of September 30th.
+    A cutoff with a time of day includes rows up to that instant.
+
+    Parameters
+    ----------
+    cutoff : str, date, datetime or pandas.Timestamp
+        The cutoff. Time-zone aware cutoffs are converted to UTC.
+    tz_aware : bool
+        Whether the log's timestamps were time-zone aware (and are now UTC).
+    name : str, default "cutoff"
+        The argument's name in error messages.
+
+    Returns
+    -------
+    datetime.datetime
+        The last included instant (naive, UTC when the log was tz-aware).
+
+    Examples
+    --------
+    >>> parse_cutoff("1997-09-30", tz_aware=False)
+    datetime.datetime(1997, 9, 30, 23, 59, 59, 999999)
+    """
+    if cutoff is None:
+        raise DataValidationError(f"{name} is required: pass the date features are computed at.")
+    try:
+        stamp = pd.Timestamp(cutoff)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"{name}={cutoff!r} is not a date or timestamp; pass e.g. '1997-09-30'."
+        ) from exc
+    if stamp is pd.NaT:
+        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '1997-09-30'.")
+    if stamp.tzinfo is not None:
+        if not tz_aware:
+            raise DataValidationError(
+                f"{name}={cutoff!r} is time-zone aware but the log's timestamps are naive. "
+                "Pass a naive cutoff, or localise the timestamps first."
+            )
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    if stamp == stamp.normalize():
+        stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return stamp.floor("us").to_pydatetime()
+
+
+def to_native_result(result: Any, kind: str, *, index: str | None = "customer_id") -> Any:
+    """Return a narwhals result in the caller's frame type.
+
+    pandas callers get a pandas DataFrame indexed by ``index`` (sorted), polars and pyarrow
+    callers an eager frame of their kind sorted by ``index``, lazy callers (polars lazy, DuckDB,
+    Spark) a lazy frame of their own backend, so the work stays where the data lives.
+    """
+    if kind in ("pandas", "pyarrow", "polars"):
+        eager = result.collect(backend="polars" if kind == "polars" else "pandas")
+        if index is not None:
+            eager = eager.sort(index)
+        if kind == "pandas":
+            native = eager.to_native()
+            if index is not None:
+                native = native.set_index(index)
+            return native
+        if kind == "pyarrow":
+            return eager.to_arrow()
+        return eager.to_native()
+    return result.to_native()
+
+
+def _as_narwhals(obj: Any, name: str) -> tuple[Any, str]:
+    if isinstance(obj, pd.Series):
+        raise DataValidationError(f"{name} must be a DataFrame, got a pandas Series.")
+    try:
+        frame = nw.from_native(obj)
+    except TypeError as exc:
+        raise DataValidationError(
+            f"{name} must be a DataFrame (pandas, polars, pyarrow, a DuckDB relation or another "
+            f"frame narwhals supports); got {type(obj).__name__}."
+        ) from exc
+    implementation = frame.implementation
+    if implementation.is_pandas():
+        kind = "pandas"
+    elif implementation.is_polars():
+        kind = "polars" if isinstance(frame, nw.DataFrame) else "polars-lazy"
+    elif implementation.is_pyarrow():
+        kind = "pyarrow"
+    else:
+        kind = str(implementation).rsplit(".", 1)[-1].lower()
+    return frame, kind
+
+
+def _project(
+    frame: Any,
+    columns: Columns,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    name: str,
+) -> tuple[Any, tuple[str, ...]]:
+    available = list(frame.columns)
+    missing = [c for c in required if columns.source_of(c) not in available]
+    if missing:
+        described = ", ".join(
+            f"'{columns.source_of(c)}'"
+            + (f" (standard column '{c}')" if columns.source_of(c) != c else "")
+            for c in missing
+        )
+        raise DataValidationError(
+            f"{name} is missing required column(s) {described}. Available columns: "
+            f"{available}. Map your names with vipml.data.Columns, e.g. "
+            f"Columns({missing[0]}='<your column>')."
+        )
+    present = tuple(required) + tuple(c for c in optional if columns.source_of(c) in available)
+    projected = frame.select(nw.col(columns.source_of(c)).alias(c) for c in present)
+    return projected, present
+
+
+def _coerce_timestamp(frame: Any, columns: Columns, name: str, kind: str) -> tuple[Any, bool]:
+    """Parse string timestamps; return the frame and whether the timestamps are tz-aware."""
+    source = columns.source_of("timestamp")
+    dtype = frame.collect_schema()["timestamp"]
+    if kind == "pandas" and dtype in (nw.String, nw.Object):
+        return _parse_pandas_timestamps(frame, source, name)
+    if dtype == nw.String:
+        try:
+            frame = frame.with_columns(nw.col("timestamp").str.to_datetime())
+            dtype = frame.collect_schema()["timestamp"]
+        except Exception as exc:
+            raise DataValidationError(
+                f"Column '{source}' of {name} holds strings that could not be parsed as "
+                f"timestamps ({exc}). Parse it to a datetime column first."
+            ) from exc
+    if dtype == nw.Datetime:
+        return frame, getattr(dtype, "time_zone", None) is not None
+    if dtype == nw.Date:
+        return frame, False
+    raise DataValidationError(
+        f"Column '{source}' of {name} has dtype {dtype}, not a datetime. Pass datetimes, dates "
+        "or ISO-8601 strings."
+    )
+
+
+def _normalise(lazy: Any, tz_aware: bool, *, numeric: str | None) -> Any:
+    """Naive UTC microsecond timestamps and float numbers: what the builders compute on."""
+    timestamp = nw.col("timestamp")
+    if tz_aware:
+        timestamp = timestamp.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    exprs = [timestamp.cast(nw.Datetime("us"))]
+    if numeric is not None:
+        exprs.append(nw.col(numeric).cast(nw.Float64))
+    return lazy.with_columns(*exprs)
+
+
+def _parse_pandas_timestamps(frame: Any, source: str, name: str) -> tuple[Any, bool]:
+    native = frame.to_native()
+    raw = native["timestamp"]
+    present = raw.notna()
+    text = raw[present].astype(str)
+    aware = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    if aware.any() and not aware.all():
+        raise DataValidationError(
+            f"Column '{source}' of {name} mixes naive and time-zone aware timestamps "
+            f"({int((~aware).sum())} naive, {int(aware.sum())} aware; e.g. naive "
+            f"{text[~aware].head(2).tolist()}, aware {text[aware].head(2).tolist()}). "
+            "Localise the naive ones (or strip the zones) so all rows agree."
+        )
+    is_aware = bool(aware.any())
+    parsed = pd.to_datetime(raw, errors="coerce", utc=is_aware, format="ISO8601")
+    bad = present & parsed.isna()
+    if bad.any():
+        parsed = pd.to_datetime(raw, errors="coerce", utc=is_aware, format="mixed")
+        bad = present & parsed.isna()
+    if bad.any():
+        examples = _format_pandas_examples(raw, bad)
+        raise DataValidationError(
+            f"Column '{source}' of {name} has {int(bad.sum())} value(s) that are not "
+            f"timestamps: {examples}. Fix or drop those rows, or parse the column yourself "
+            "(pd.to_datetime with an explicit format)."
+        )
+    return nw.from_native(native.assign(timestamp=parsed)), is_aware
+
+
+def _coerce_numeric(frame: Any, column: str, columns: Columns, name: str, kind: str) -> Any:
+    source = columns.source_of(column)
+    dtype = frame.collect_schema()[column]
+    if dtype.is_numeric():
+        return frame
+    if kind == "pandas" and dtype in (nw.String, nw.Object):
+        raw = frame.get_column(column).to_native()
+        numeric = pd.to_numeric(raw, errors="coerce")
+        bad = raw.notna() & numeric.isna()
+        if not bad.any():
+            return nw.from_native(frame.to_native().assign(**{column: numeric}))
+        examples = _format_pandas_examples(raw, bad)
+        raise DataValidationError(
+            f"Column '{source}' of {name} must be numeric; {int(bad.sum())} row(s) are not "
+            f"numbers: {examples}. Convert the column with pd.to_numeric and decide what those "
+            "rows mean."
+        )
+    raise DataValidationError(
+        f"Column '{source}' of {name} must be numeric, got dtype {dtype}. Cast it to a number."
+    )
+
+
+def _to_lazy(frame: Any, kind: str) -> Any:
+    if isinstance(frame, nw.LazyFrame):
+        return frame
+    if kind == "polars":
+        return frame.lazy()
+    return frame.lazy(backend="duckdb")
+
+
+def _check_rows(
+    lazy: Any,
+    frame: Any,
+    columns: Columns,
+    name: str,
+    kind: str,
+    *,
+    numeric: str | None,
+    returns: ReturnsPolicy,
+) -> None:
+    schema = lazy.collect_schema()
+    string_ids = schema["customer_id"] == nw.String
+    checks: dict[str, Any] = {"n_rows": nw.len()}
+    problems: dict[str, tuple[str, Any, str]] = {}
+
+    def add(key: str, mask: Any, column: str, message: str) -> None:
+        checks[key] = mask.sum()
+        problems[key] = (column, mask, message)
+
+    id_missing = nw.col("customer_id").is_null()
+    if string_ids:
+        id_missing = id_missing | (nw.col("customer_id").str.strip_chars() == "")
+    add(
+        "missing_id",
+        id_missing,
+        "customer_id",
+        "null or empty customer ids. Drop those rows or fill in the customer they belong to.",
+    )
+    add(
+        "missing_ts",
+        nw.col("timestamp").is_null(),
+        "timestamp",
+        "missing timestamps. Drop those rows or fill in when they happened.",
+    )
+    if "event_type" in schema:
+        event_missing = nw.col("event_type").is_null()
+        if schema["event_type"] == nw.String:
+            event_missing = event_missing | (nw.col("event_type").str.strip_chars() == "")
+        add(
+            "missing_event",
+            event_missing,
+            "event_type",
+            "null or empty event types. Drop those rows or name the event.",
+        )
+    if numeric is not None:
+        value = nw.col(numeric).cast(nw.Float64)
+        add(
+            "missing_num",
+            value.is_null() | value.is_nan(),
+            numeric,
+            "missing (null or NaN) amounts. Drop those rows or fill in the amount; vipml "
+            "never guesses a missing amount.",
+        )
+        add(
+            "infinite_num",
+            (value.abs() == float("inf")).fill_null(False),
+            numeric,
+            "infinite amounts. Fix the upstream computation or drop those rows.",
+        )
+        if returns == "error":
+            add(
+                "negative_num",
+                (value < 0).fill_null(False),
+                numeric,
+                "negative amounts (returns) while returns='error'. Pass returns='net' to "
+                "net them into their order or period, or returns='exclude' to leave them out.",
+            )
+    elif "value" in schema:
+        add(
+            "infinite_value",
+            (nw.col("value").abs() == float("inf")).fill_null(False),
+            "value",
+            "infinite values. Use a finite score, or null where an event has none.",
+        )
+    counts = lazy.select(**checks).collect().row(0)
+    found = dict(zip(checks, counts, strict=True))
+    if found["n_rows"] == 0:
+        raise DataValidationError(
+            f"{name} is empty: no rows to compute features from. Check the filter or query "
+            "that produced it."
+        )
+    for key, (column, mask, message) in problems.items():
+        if found[key]:
+            source = columns.source_of(column)
+            examples = _examples(frame, mask)
+            raise DataValidationError(
+                f"Column '{source}' of {name} has {found[key]} row(s) with {message} "
+                f"Examples: {examples}."
+            )
+    _warn_duplicates(lazy, found["n_rows"], name)
+
+
+def _warn_duplicates(lazy: Any, n_rows: int, name: str) -> None:
+    n_unique = lazy.unique().select(nw.len()).collect().item()
+    if n_unique < n_rows:
+        warnings.warn(
+            f"{name} has {n_rows - n_unique} exact duplicate row(s) (same customer, timestamp "
+            "and every other column). They are kept and counted as separate rows; drop them "
+            "first (e.g. df.drop_duplicates()) if they are double-loaded records.",
+            DataWarning,
+            stacklevel=5,
+        )
+
+
+def _examples(frame: Any, mask: Any) -> str:
+    if isinstance(frame, nw.DataFrame):
+        rows = frame.with_row_index("row").filter(mask).head(_N_EXAMPLES).rows(named=True)
+    else:
+        rows = frame.filter(mask).head(_N_EXAMPLES).collect().rows(named=True)
+    return "; ".join(
+        ", ".join(f"{key}={value!r}" for key, value in row.items() if value is not None)
+        or "all values missing"
+        for row in rows
+    )
+
+
+def _format_pandas_examples(raw: pd.Series, bad: pd.Series) -> str:
+    offending = raw[bad].head(_N_EXAMPLES)
+    return ", ".join(f"row {label!r}: {value!r}" for label, value in offending.items())
