@@ -11,7 +11,6 @@ engine, zero-copy.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,7 +30,6 @@ __all__ = [
     "to_native_result",
 ]
 
-logger = logging.getLogger(__name__)
 
 ReturnsPolicy = Literal["net", "exclude", "error"]
 _RETURNS_POLICIES = ("net", "exclude", "error")
@@ -57,12 +55,16 @@ class PreparedLog:
         The standard columns present in ``frame``.
     tz_aware : bool
         Whether the caller's timestamps were time-zone aware (they are now UTC).
+    first_timestamp, last_timestamp : datetime.datetime
+        The earliest and latest timestamps in the log.
     """
 
     frame: Any
     kind: str
     columns: tuple[str, ...]
     tz_aware: bool
+    first_timestamp: dt.datetime
+    last_timestamp: dt.datetime
 
 
 def prepare_transactions(
@@ -123,10 +125,8 @@ def prepare_transactions(
     frame, tz_aware = _coerce_timestamp(frame, columns, name, kind)
     frame = _coerce_numeric(frame, "amount", columns, name, kind)
     lazy = _normalise(_to_lazy(frame, kind), tz_aware, numeric="amount")
-    _check_rows(lazy, frame, columns, name, kind, numeric="amount", returns=returns)
-    if returns == "exclude":
-        logger.debug("returns='exclude': negative amounts are left out of purchase features")
-    return PreparedLog(frame=lazy, kind=kind, columns=present, tz_aware=tz_aware)
+    first, last = _check_rows(lazy, frame, columns, name, numeric="amount", returns=returns)
+    return PreparedLog(lazy, kind, present, tz_aware, first, last)
 
 
 def prepare_events(
@@ -171,8 +171,8 @@ def prepare_events(
     lazy = _normalise(
         _to_lazy(frame, kind), tz_aware, numeric="value" if "value" in present else None
     )
-    _check_rows(lazy, frame, columns, name, kind, numeric=None, returns="net")
-    return PreparedLog(frame=lazy, kind=kind, columns=present, tz_aware=tz_aware)
+    first, last = _check_rows(lazy, frame, columns, name, numeric=None, returns="net")
+    return PreparedLog(lazy, kind, present, tz_aware, first, last)
 
 
 def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.datetime:
@@ -308,7 +308,12 @@ def _coerce_timestamp(frame: Any, columns: Columns, name: str, kind: str) -> tup
                 f"timestamps ({exc}). Parse it to a datetime column first."
             ) from exc
     if dtype == nw.Datetime:
-        return frame, getattr(dtype, "time_zone", None) is not None
+        aware = getattr(dtype, "time_zone", None) is not None
+        if aware and isinstance(frame, nw.DataFrame):
+            # Convert eagerly: DuckDB keeps time zones in the connection, not the data.
+            utc = nw.col("timestamp").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            frame = frame.with_columns(utc)
+        return frame, aware
     if dtype == nw.Date:
         return frame, False
     raise DataValidationError(
@@ -320,7 +325,7 @@ def _coerce_timestamp(frame: Any, columns: Columns, name: str, kind: str) -> tup
 def _normalise(lazy: Any, tz_aware: bool, *, numeric: str | None) -> Any:
     """Naive UTC microsecond timestamps and float numbers: what the builders compute on."""
     timestamp = nw.col("timestamp")
-    if tz_aware:
+    if tz_aware and lazy.collect_schema()["timestamp"].time_zone is not None:
         timestamp = timestamp.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     exprs = [timestamp.cast(nw.Datetime("us"))]
     if numeric is not None:
@@ -354,6 +359,8 @@ def _parse_pandas_timestamps(frame: Any, source: str, name: str) -> tuple[Any, b
             f"timestamps: {examples}. Fix or drop those rows, or parse the column yourself "
             "(pd.to_datetime with an explicit format)."
         )
+    if is_aware:
+        parsed = parsed.dt.tz_localize(None)
     return nw.from_native(native.assign(timestamp=parsed)), is_aware
 
 
@@ -392,14 +399,18 @@ def _check_rows(
     frame: Any,
     columns: Columns,
     name: str,
-    kind: str,
     *,
     numeric: str | None,
     returns: ReturnsPolicy,
-) -> None:
+) -> tuple[dt.datetime, dt.datetime]:
+    """Run every row check in one pass; return the first and last timestamps."""
     schema = lazy.collect_schema()
     string_ids = schema["customer_id"] == nw.String
-    checks: dict[str, Any] = {"n_rows": nw.len()}
+    checks: dict[str, Any] = {
+        "n_rows": nw.len(),
+        "first": nw.col("timestamp").min(),
+        "last": nw.col("timestamp").max(),
+    }
     problems: dict[str, tuple[str, Any, str]] = {}
 
     def add(key: str, mask: Any, column: str, message: str) -> None:
@@ -477,6 +488,7 @@ def _check_rows(
                 f"Examples: {examples}."
             )
     _warn_duplicates(lazy, found["n_rows"], name)
+    return found["first"], found["last"]
 
 
 def _warn_duplicates(lazy: Any, n_rows: int, name: str) -> None:

@@ -99,8 +99,8 @@ def summarise_periods(periods: Any, cutoff_period: int, scale: float) -> Any:
 
 
 def check_cutoff_after_first(log: PreparedLog, cutoff_end: dt.datetime, argument: str) -> None:
-    first_seen = log.frame.select(nw.col("timestamp").min()).collect().item()
-    if first_seen is not None and cutoff_end < first_seen:
+    first_seen = log.first_timestamp
+    if cutoff_end < first_seen:
         raise DataValidationError(
             f"{argument}={cutoff_end.date()} is before every transaction (the first is at "
             f"{first_seen}). Choose a {argument} on or after the first transaction."

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The team's public data folder, which CI places beside the repository."""
+    if not SHARED_DATA.is_dir():
+        raise FileNotFoundError(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def small_log() -> pd.DataFrame:
+    """Three customers over January 2024, one same-day pair of rows."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b", "c"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-01 17:30",
+                    "2024-01-10 12:00",
+                    "2024-01-03 08:00",
+                    "2024-01-20 20:00",
+                    "2024-01-25 10:00",
+                ]
+            ),
+            "amount": [10.0, 5.0, 20.0, 7.5, 12.5, 3.0],
+        }
+    )
