@@ -231,14 +231,12 @@ def to_native_result(result: Any, kind: str, *, index: str | None = "customer_id
     Spark) a lazy frame of their own backend, so the work stays where the data lives.
     """
     if kind in ("pandas", "pyarrow", "polars"):
-        eager = result.collect(backend="polars" if kind == "polars" else "pandas")
         if index is not None:
-            eager = eager.sort(index)
+            result = result.sort(index)
+        eager = result.collect(backend="polars" if kind == "polars" else "pandas")
         if kind == "pandas":
             native = eager.to_native()
-            if index is not None:
-                native = native.set_index(index)
-            return native
+            return native.set_index(index) if index is not None else native
         if kind == "pyarrow":
             return eager.to_arrow()
         return eager.to_native()
@@ -419,7 +417,7 @@ def _check_rows(
 
     id_missing = nw.col("customer_id").is_null()
     if string_ids:
-        id_missing = id_missing | (nw.col("customer_id").str.strip_chars() == "")
+        id_missing = id_missing | (nw.col("customer_id") == "")
     add(
         "missing_id",
         id_missing,
@@ -435,7 +433,7 @@ def _check_rows(
     if "event_type" in schema:
         event_missing = nw.col("event_type").is_null()
         if schema["event_type"] == nw.String:
-            event_missing = event_missing | (nw.col("event_type").str.strip_chars() == "")
+            event_missing = event_missing | (nw.col("event_type") == "")
         add(
             "missing_event",
             event_missing,
