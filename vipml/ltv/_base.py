@@ -1,0 +1,647 @@
+"""Common base of the purchase models (BG/NBD, Pareto/NBD, MBG/NBD) and shared helpers.
+
+A purchase model supplies its parameter names, its per-customer log-likelihood (with gradient
+where one exists), deterministic starting values and its closed forms as static methods taking
+the parameters explicitly (``_expected_purchases_at``, ``_p_alive_at``,
+``_probability_of_purchases_at``); fitting, validation, uncertainty and the public prediction
+methods live here.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from vipml.base import VipmlEstimator
+from vipml.ltv._input import as_rfm_frame, check_weights
+from vipml.ltv._mle import MLEResult, collapse_rows, draw_log_normal, fit_mle
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["PurchaseModel", "interval_bounds"]
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+Params = Mapping[str, float]
+
+RFM_COLUMNS = ("frequency", "recency", "T")
+_INTERVAL_CELLS = 10_000_000  # draws x customers evaluated at once by the interval methods
+
+
+def check_hyperparameters(penalizer: float, tol: float, max_iter: int) -> None:
+    """Refuse meaningless estimator settings with a ValueError naming the setting."""
+    if not (isinstance(penalizer, numbers.Real) and np.isfinite(penalizer) and penalizer >= 0):
+        raise ValueError(f"penalizer must be a finite number >= 0, got {penalizer!r}.")
+    if not (isinstance(tol, numbers.Real) and np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0, got {tol!r}.")
+    if not (isinstance(max_iter, numbers.Integral) and max_iter >= 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}.")
+
+
+def check_horizon(horizon: Any, *, allow_array: bool = False) -> Any:
+    """A horizon is a finite number >= 0 (or an array of them, where allowed)."""
+    value = np.asarray(horizon, dtype=np.float64)
+    if (value.ndim > 0 and not allow_array) or not np.all(np.isfinite(value)) or np.any(value < 0):
+        raise ValueError(
+            f"horizon must be a finite number >= 0 in the time unit of recency and T, got "
+            f"{horizon!r}."
+        )
+    return value if value.ndim > 0 else float(value)
+
+
+def check_interval_arguments(level: float, n_draws: int) -> None:
+    """Refuse a level outside (0, 1) or fewer than two draws."""
+    if not (isinstance(level, numbers.Real) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be strictly between 0 and 1, got {level!r}.")
+    if not (isinstance(n_draws, numbers.Integral) and n_draws >= 2):
+        raise ValueError(f"n_draws must be an integer >= 2, got {n_draws!r}.")
+
+
+def interval_bounds(
+    evaluate: Callable[..., FloatArray],
+    draws: Sequence[Params],
+    columns: Sequence[FloatArray],
+    estimate: FloatArray,
+    level: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Quantiles of a prediction over parameter draws, widened to contain the point estimate.
+
+    The prediction is evaluated once per distinct customer history (identical rows collapsed),
+    in blocks of customers so that memory stays bounded.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(params, *columns) -> prediction per row``.
+    draws : sequence of mapping
+        Parameter draws.
+    columns : sequence of numpy.ndarray
+        Customer data columns.
+    estimate : numpy.ndarray
+        Point prediction at the estimates, per row.
+    level : float
+        Central coverage of the interval.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lower, upper)`` per row, with ``lower <= estimate <= upper``.
+    """
+    unique, _, inverse = collapse_rows(columns)
+    n_unique = unique[0].size
+    block = max(1, _INTERVAL_CELLS // len(draws))
+    probabilities = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
+    lower = np.empty(n_unique)
+    upper = np.empty(n_unique)
+    for start in range(0, n_unique, block):
+        part = slice(start, start + block)
+        values = np.stack([evaluate(draw, *(c[part] for c in unique)) for draw in draws])
+        lower[part], upper[part] = np.quantile(values, probabilities, axis=0)
+    return np.minimum(lower[inverse], estimate), np.maximum(upper[inverse], estimate)
+
+
+def sample_param_dicts(
+    params: Params,
+    covariance: pd.DataFrame,
+    n_draws: int,
+    random_state: int | np.random.Generator | None,
+) -> list[dict[str, float]]:
+    """Parameter draws (log-normal, see :func:`~vipml.ltv._mle.draw_log_normal`) as dicts."""
+    names = list(params)
+    draws = draw_log_normal(
+        [params[k] for k in names], covariance.to_numpy(), n_draws, random_state
+    )
+    return [dict(zip(names, map(float, row), strict=True)) for row in draws]
+
+
+def set_fit_result(
+    estimator: VipmlEstimator,
+    result: MLEResult,
+    names: Sequence[str],
+    n_customers: float,
+) -> None:
+    """Store a fit's outcome in the estimator's fitted attributes (plain data only)."""
+    estimator.params_ = {name: float(v) for name, v in zip(names, result.params, strict=True)}
+    estimator.loglik_ = float(result.loglik)
+    estimator.converged_ = bool(result.converged)
+    estimator.n_customers_ = n_customers
+    estimator.covariance_ = pd.DataFrame(result.covariance, index=list(names), columns=list(names))
+    estimator.standard_errors_ = pd.Series(
+        np.sqrt(np.diag(result.covariance)), index=list(names), name="standard_error"
+    )
+    estimator._stamp_version()
+
+
+class PurchaseModel(VipmlEstimator):
+    """Base class of the purchase-count models; see :class:`vipml.ltv.BetaGeo` for the API.
+
+    Subclasses set ``_param_names``, ``_model_name``, ``_loglik`` (and ``_loglik_grad``, or
+    None for central differences) and implement the static closed forms
+    ``_expected_purchases_at``, ``_p_alive_at`` and ``_probability_of_purchases_at``. These take
+    the parameters as a dict and numpy arrays, so other modules can evaluate predictions at
+    parameter draws (:meth:`sample_params`) without refitting.
+    """
+
+    _param_names: ClassVar[tuple[str, ...]] = ()
+    _model_name: ClassVar[str] = ""
+    _loglik: ClassVar[Callable[..., FloatArray]]
+    _loglik_grad: ClassVar[Callable[..., tuple[FloatArray, FloatArray]] | None] = None
+    _fitted_attributes = ("params_", "loglik_", "covariance_")
+
+    def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 500) -> None:
+        self.penalizer = penalizer
+        self.tol = tol
+        self.max_iter = max_iter
+
+    # -- closed forms (numpy, parameters explicit) --------------------------------------------
+
+    @staticmethod
+    def _initial_params(frequency: FloatArray, T: FloatArray) -> tuple[float, ...]:
+        """Deterministic start: shape parameters 1, the rate's scale ``alpha`` the mean age."""
+        scale = float(np.mean(T)) if float(np.mean(T)) > 0 else 1.0
+        return (1.0, scale, 1.0, 1.0)
+
+    @staticmethod
+    def _expected_purchases_at(
+        params: Params, frequency: Any, recency: Any, T: Any, horizon: Any
+    ) -> FloatArray:
+        """E[purchases in (T, T + horizon] | history] at ``params``; numpy arrays broadcast."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _p_alive_at(params: Params, frequency: Any, recency: Any, T: Any) -> FloatArray:
+        """P(alive at T | history) at ``params``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _probability_of_purchases_at(
+        params: Params, frequency: Any, recency: Any, T: Any, n: int, horizon: float
+    ) -> FloatArray:
+        """P(exactly n purchases in (T, T + horizon] | history) at ``params``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _median_time_at(params: Params, frequency: Any, T: Any) -> FloatArray:
+        """Median of the Lomax waiting time: ``(alpha + T) * (2 ** (1 / (r + x)) - 1)``."""
+        r, alpha = params["r"], params["alpha"]
+        x = np.asarray(frequency, dtype=np.float64)
+        return (alpha + np.asarray(T, dtype=np.float64)) * np.expm1(np.log(2.0) / (r + x))
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, rfm: Any, weights: npt.ArrayLike | None = None) -> Self:
+        """Fit the model by maximum likelihood.
+
+        Identical customers are collapsed into weighted rows first (same optimum, far fewer
+        evaluations); the parameters are optimised on the log scale with BFGS from
+        deterministic starting values, so identical data give identical estimates bit for bit.
+        No training data are kept on the estimator.
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary indexed by customer id with float columns ``frequency`` (repeat
+            purchase periods), ``recency`` (first to last purchase) and ``T`` (first purchase
+            to the cutoff) in one time unit (e.g. weeks), as from
+            :func:`vipml.features.rfm_summary` (lifetimes definitions). Any narwhals-supported
+            frame (polars, pyarrow, ...) with a ``customer_id`` column is accepted too. It is
+            not modified.
+        weights : array_like, optional
+            Non-negative weight per row, e.g. the number of customers sharing that history.
+
+        Returns
+        -------
+        Self
+            The fitted estimator, with ``params_``, ``loglik_``, ``converged_``,
+            ``n_customers_``, ``covariance_``, ``standard_errors_`` and ``vipml_version_``.
+
+        Raises
+        ------
+        DataValidationError
+            Missing columns or invalid values; the message names the column, the number of
+            rows, a few customer ids and the fix.
+        ConvergenceError
+            If the optimiser fails; the message says what to try (penalizer, time unit, ...).
+        ValueError
+            If ``penalizer``, ``tol`` or ``max_iter`` is invalid.
+
+        Warns
+        -----
+        ModelAssumptionWarning
+            If the Hessian at the optimum is not positive definite (covariance set to NaN).
+
+        References
+        ----------
+        BG/NBD: Fader, Hardie & Lee (2005), Marketing Science 24(2), eq. (6). Pareto/NBD:
+        Fader & Hardie (2005), note on the Pareto/NBD, eqs. (18)-(20). MBG/NBD: Batislam,
+        Denizel & Filiztekin (2007), IJRM 24(3), appendix A, eq. (3).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)  # five customers: a penalizer keeps it identified
+        >>> sorted(bg.params_), bg.n_customers_
+        (['a', 'alpha', 'b', 'r'], 5)
+        """
+        check_hyperparameters(self.penalizer, self.tol, self.max_iter)
+        frame = as_rfm_frame(rfm, RFM_COLUMNS)
+        w = check_weights(weights, len(frame))
+        x, t_x, age = (frame[c].to_numpy() for c in RFM_COLUMNS)
+        cls = type(self)
+        result = fit_mle(
+            loglik=cls._loglik,
+            loglik_grad=cls._loglik_grad,
+            data=(x, t_x, age),
+            weights=w,
+            initial_params=cls._initial_params(x, age),
+            param_names=cls._param_names,
+            penalizer=float(self.penalizer),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            model_name=cls._model_name,
+        )
+        n_customers = len(frame) if w is None else float(w.sum())
+        set_fit_result(self, result, cls._param_names, n_customers)
+        logger.debug("%s fitted: %s, loglik %.6f", cls._model_name, self.params_, self.loglik_)
+        return self
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray]:
+        self._check_fitted()
+        frame = as_rfm_frame(rfm, RFM_COLUMNS)
+        x, t_x, age = (frame[c].to_numpy() for c in RFM_COLUMNS)
+        return frame.index, x, t_x, age
+
+    def expected_purchases(self, rfm: Any, horizon: float) -> pd.Series:
+        """Expected number of purchases in ``(T, T + horizon]``, given each customer's history.
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary (see :meth:`fit`).
+        horizon : float
+            Length of the period, in the time unit of recency and T (e.g. 39 weeks).
+
+        Returns
+        -------
+        pandas.Series
+            ``expected_purchases``, indexed like ``rfm``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataValidationError
+            If ``rfm`` is invalid.
+        ValueError
+            If ``horizon`` is negative or not finite.
+
+        References
+        ----------
+        BG/NBD: Fader, Hardie & Lee (2005), eq. (10). Pareto/NBD: Fader & Hardie (2005) note,
+        eq. (41). MBG/NBD: Wagner & Hoppe (2008), corrected conditional expectation. The
+        hypergeometric factor is evaluated in its Euler-transformed, bounded form.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> bg.expected_purchases(rfm, horizon=39).round(2).tolist()
+        [0.79, 0.46, 1.75, 3.22, 0.06]
+        """
+        index, x, t_x, age = self._arrays(rfm)
+        h = check_horizon(horizon)
+        values = self._expected_purchases_at(self.params_, x, t_x, age, h)
+        return pd.Series(values, index=index, name="expected_purchases")
+
+    def p_alive(self, rfm: Any) -> pd.Series:
+        """Probability that each customer is still active at ``T``, given the history.
+
+        For BG/NBD a customer without repeat purchases is alive with certainty (dropout only
+        happens right after a repeat purchase); MBG/NBD and Pareto/NBD allow earlier dropout.
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary (see :meth:`fit`).
+
+        Returns
+        -------
+        pandas.Series
+            ``p_alive`` in ``[0, 1]``, indexed like ``rfm``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataValidationError
+            If ``rfm`` is invalid.
+
+        References
+        ----------
+        BG/NBD: Fader, Hardie & Lee (2008), note "Computing P(alive) using the BG/NBD model",
+        eq. (2). Pareto/NBD: Fader & Hardie (2005) note, eqs. (36)-(37). MBG/NBD: Batislam et
+        al. (2007), appendix A, eq. (5).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> BetaGeo(penalizer=0.01).fit(rfm).p_alive(rfm).round(2).tolist()
+        [1.0, 0.34, 0.74, 0.83, 0.02]
+        """
+        index, x, t_x, age = self._arrays(rfm)
+        return pd.Series(self._p_alive_at(self.params_, x, t_x, age), index=index, name="p_alive")
+
+    def probability_of_purchases(self, rfm: Any, n: int, horizon: float) -> pd.Series:
+        """Probability of exactly ``n`` purchases in ``(T, T + horizon]``, given the history.
+
+        Given alive at T, the count in the window is ``n`` when the underlying Poisson count
+        is ``n`` and the customer survives, or when the customer drops out at the ``n``-th
+        purchase (BG/NBD, MBG/NBD) or dies after it (Pareto/NBD); with ``n = 0`` the customer
+        may also have dropped out before T. Absolute accuracy is about 1e-15.
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary (see :meth:`fit`).
+        n : int
+            Number of purchases, ``>= 0``.
+        horizon : float
+            Length of the period, in the time unit of recency and T.
+
+        Returns
+        -------
+        pandas.Series
+            ``probability_of_purchases`` in ``[0, 1]``, indexed like ``rfm``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataValidationError
+            If ``rfm`` is invalid.
+        ValueError
+            If ``n`` is not a non-negative integer or ``horizon`` is invalid.
+
+        References
+        ----------
+        BG/NBD: conditional form of Fader, Hardie & Lee (2005), eq. (8), derived by
+        conditioning on the history as in the Pareto/NBD case. Pareto/NBD: Fader & Hardie
+        (2006), note "Deriving the conditional PMF of the Pareto/NBD model", eq. (16).
+        MBG/NBD: the BG/NBD derivation with the extra dropout opportunity at time 0.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> bg.probability_of_purchases(rfm, n=0, horizon=39).round(2).tolist()
+        [0.52, 0.76, 0.35, 0.19, 0.98]
+        """
+        if not (isinstance(n, numbers.Integral) and n >= 0):
+            raise ValueError(f"n must be an integer >= 0, got {n!r}.")
+        index, x, t_x, age = self._arrays(rfm)
+        h = check_horizon(horizon)
+        values = self._probability_of_purchases_at(self.params_, x, t_x, age, int(n), h)
+        return pd.Series(values, index=index, name="probability_of_purchases")
+
+    def expected_purchases_new_customer(self, horizon: npt.ArrayLike) -> float | FloatArray:
+        """Unconditional expected number of repeat purchases of a new customer in ``(0, horizon]``.
+
+        Parameters
+        ----------
+        horizon : float or array_like
+            Time(s) since the first purchase, in the model's time unit.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``E[X(horizon)]``: a float for a scalar horizon, an array otherwise.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            If a horizon is negative or not finite.
+
+        References
+        ----------
+        BG/NBD: Fader, Hardie & Lee (2005), eq. (9). Pareto/NBD: Fader & Hardie (2005) note,
+        eq. (27). MBG/NBD: Batislam et al. (2007), eq. (4). Each equals the conditional
+        expectation at ``frequency = recency = T = 0``, which is how it is computed.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> bg.expected_purchases_new_customer([13.0, 26.0, 39.0]).round(2).tolist()
+        [1.32, 2.16, 2.8]
+        """
+        self._check_fitted()
+        h = check_horizon(horizon, allow_array=True)
+        zeros = np.zeros_like(h)
+        values = self._expected_purchases_at(self.params_, zeros, zeros, zeros, h)
+        return float(values) if np.ndim(values) == 0 else np.asarray(values, dtype=np.float64)
+
+    def median_time_to_next_purchase(self, rfm: Any) -> pd.Series:
+        r"""Median time from ``T`` to the next purchase of a customer who is still alive.
+
+        Given the history and that the customer is alive at T, the purchase rate has a gamma
+        posterior with shape ``r + x`` and rate ``alpha + T``; the waiting time to the next
+        purchase is then Lomax distributed, with survival
+        :math:`((\alpha+T)/(\alpha+T+t))^{r+x}` and median
+        :math:`(\alpha+T)(2^{1/(r+x)} - 1)`. In BG/NBD and MBG/NBD dropout happens only right
+        after a purchase, so it cannot pre-empt the next purchase of an alive customer and this
+        is exact; in Pareto/NBD the lifetime may also end before the next purchase, which this
+        median ignores (it describes the purchase clock of a customer who stays alive).
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary (see :meth:`fit`).
+
+        Returns
+        -------
+        pandas.Series
+            ``median_time_to_next_purchase`` in the time unit of T, indexed like ``rfm``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataValidationError
+            If ``rfm`` is invalid.
+
+        References
+        ----------
+        Gamma-Poisson posterior of the purchase rate: Fader, Hardie & Lee (2005), section 3;
+        Fader & Hardie (2005) note on the Pareto/NBD, section 5.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> bg.median_time_to_next_purchase(rfm).round(1).tolist()
+        [43.3, 19.7, 9.9, 5.7, 8.9]
+        """
+        index, x, _, age = self._arrays(rfm)
+        values = self._median_time_at(self.params_, x, age)
+        return pd.Series(values, index=index, name="median_time_to_next_purchase")
+
+    # -- uncertainty -------------------------------------------------------------------------
+
+    def sample_params(
+        self, n_draws: int = 500, random_state: int | np.random.Generator | None = 0
+    ) -> list[dict[str, float]]:
+        """Draw parameters from the asymptotic normal distribution of the estimates.
+
+        The draws are normal on the log scale, ``log(theta) ~ N(log(theta_hat), Sigma_log)``,
+        with ``Sigma_log`` the inverse Hessian of the total negative log-likelihood in the
+        log-parameters, so every draw is positive. Evaluate predictions at the draws with the
+        static ``_expected_purchases_at(params, frequency, recency, T, horizon)``.
+
+        Parameters
+        ----------
+        n_draws : int, default 500
+            Number of draws.
+        random_state : int, numpy.random.Generator or None, default 0
+            Seed for :func:`numpy.random.default_rng`; the same seed gives the same draws.
+
+        Returns
+        -------
+        list of dict
+            One ``{name: value}`` dict per draw.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ConvergenceError
+            If the covariance is undefined (Hessian not positive definite).
+
+        References
+        ----------
+        Asymptotic normality of maximum-likelihood estimates, with the delta method for the
+        log transform (e.g. Casella & Berger, Statistical Inference, 10.1).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> draws = BetaGeo(penalizer=0.01).fit(rfm).sample_params(3, random_state=1)
+        >>> len(draws), sorted(draws[0])
+        (3, ['a', 'alpha', 'b', 'r'])
+        """
+        self._check_fitted()
+        return sample_param_dicts(self.params_, self.covariance_, n_draws, random_state)
+
+    def expected_purchases_interval(
+        self,
+        rfm: Any,
+        horizon: float,
+        *,
+        level: float = 0.9,
+        n_draws: int = 500,
+        random_state: int | np.random.Generator | None = 0,
+    ) -> pd.DataFrame:
+        """Expected purchases in ``(T, T + horizon]`` with an interval from parameter uncertainty.
+
+        ``estimate`` is the prediction at the maximum-likelihood estimates; ``lower`` and
+        ``upper`` are the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the
+        prediction over ``n_draws`` draws from :meth:`sample_params`. Because the estimate at
+        the MLE need not fall between the quantiles of a skewed distribution, ``lower`` is the
+        minimum of the quantile and the estimate and ``upper`` the maximum, so that
+        ``lower <= estimate <= upper`` always holds. The cost is ``n_draws`` evaluations per
+        distinct customer history.
+
+        Parameters
+        ----------
+        rfm : DataFrame
+            RFM summary (see :meth:`fit`).
+        horizon : float
+            Length of the period, in the time unit of recency and T.
+        level : float, default 0.9
+            Coverage of the interval, strictly between 0 and 1.
+        n_draws : int, default 500
+            Number of parameter draws.
+        random_state : int, numpy.random.Generator or None, default 0
+            Seed of the draws.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate``, ``lower``, ``upper``, indexed like ``rfm``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataValidationError
+            If ``rfm`` is invalid.
+        ValueError
+            If ``horizon``, ``level`` or ``n_draws`` is invalid.
+        ConvergenceError
+            If the covariance is undefined.
+
+        References
+        ----------
+        As :meth:`expected_purchases` and :meth:`sample_params`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> out = bg.expected_purchases_interval(rfm, horizon=39, n_draws=100)
+        >>> out.columns.tolist(), bool((out.lower <= out.estimate).all())
+        (['estimate', 'lower', 'upper'], True)
+        """
+        check_interval_arguments(level, n_draws)
+        index, x, t_x, age = self._arrays(rfm)
+        h = check_horizon(horizon)
+        evaluate = type(self)._expected_purchases_at
+        estimate = evaluate(self.params_, x, t_x, age, h)
+        draws = self.sample_params(n_draws, random_state)
+        lower, upper = interval_bounds(
+            lambda p, *cols: evaluate(p, *cols, h), draws, [x, t_x, age], estimate, level
+        )
+        return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
