@@ -202,3 +202,16 @@ def test_date_cutoff_includes_its_whole_day():
 def test_bad_cutoffs(bad):
     with pytest.raises(DataValidationError, match="cutoff"):
         parse_cutoff(bad, tz_aware=False)
+
+
+def test_duplicate_check_can_be_turned_off(small_log, recwarn):
+    doubled = pd.concat([small_log, small_log.iloc[[0]]], ignore_index=True)
+    _summary(doubled, check_duplicates=False)
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+def test_duplicate_warning_points_at_the_callers_line(small_log):
+    doubled = pd.concat([small_log, small_log.iloc[[0]]], ignore_index=True)
+    with pytest.warns(DataWarning) as record:
+        rfm_summary(doubled, "2024-02-01")
+    assert record[0].filename == __file__

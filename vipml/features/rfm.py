@@ -115,6 +115,7 @@ def rfm_summary(
     time_unit: Freq | None = None,
     columns: Columns | None = None,
     returns: ReturnsPolicy = "net",
+    check_duplicates: bool = True,
 ) -> Any:
     """Per-customer frequency, recency, T and monetary value at a cutoff.
 
@@ -140,6 +141,8 @@ def rfm_summary(
         Names of the caller's columns.
     returns : {"net", "exclude", "error"}, default "net"
         Policy for negative amounts; see :func:`vipml.data.validate.prepare_transactions`.
+    check_duplicates : bool, default True
+        Warn about exact duplicate rows (one extra pass over the log).
 
     Returns
     -------
@@ -174,7 +177,9 @@ def rfm_summary(
     a                  2.0      2.0  4.000000            30.0
     b                  0.0      0.0  2.714286             0.0
     """
-    log = prepare_transactions(transactions, columns, returns=returns)
+    log = prepare_transactions(
+        transactions, columns, returns=returns, check_duplicates=check_duplicates
+    )
     scale = time_scale(freq, time_unit)
     cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
