@@ -482,8 +482,8 @@ def test_sort_events_packed_and_lexsort_paths_agree():
         )
 
     plain, valued = draw(m), (*draw(k), rng.random(k))
-    fast = _sort_events(n, plain, valued, pack=True)
-    slow = _sort_events(n, plain, valued, pack=False)
+    fast = _sort_events(n, list(plain), list(valued), pack=True)
+    slow = _sort_events(n, list(plain), list(valued), pack=False)
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(a, b)
     sec, cust = fast[0], fast[1]

@@ -8,8 +8,8 @@ builders are checked against it: a BG/NBD/Gamma-Gamma fit should recover ``purch
 ``spend_params``, a churn model should find the fading engagement, a segmentation the latent
 types.
 
-Everything is vectorised over customers and rows; the only Python loop is over the weekly email
-campaigns (about a hundred for two years), never over customers or transactions.
+Everything is vectorised over customers and rows; the only Python loop is over the fortnightly
+email campaigns (about fifty for two years), never over customers or transactions.
 """
 
 from __future__ import annotations
@@ -200,16 +200,21 @@ def simulate(
     category of a transaction are drawn from the customer's Dirichlet preferences; quantity is
     1 + Poisson(amount / (2 * typical item price of the category)).
 
-    Engagement events: visits, support tickets and reviews arrive as Poisson processes with
-    weekly rates propensity × (0.25 + 2 λ_week) for visits, propensity × (0.005 + 0.05 λ_week)
-    for tickets and propensity × 0.1 λ_week for reviews; a weekly email campaign goes to every
-    customer born by then, alive or not, opened with probability min(0.25 × propensity × fade,
-    0.9) about 12 hours later and clicked after 30% of opens. Over the 8 weeks before a
-    customer's dropout every rate is multiplied by a fade factor falling linearly from 1 to
-    0.2 (staying at 0.2 afterwards) and the mean sentiment of tickets and reviews (``value``,
-    clipped to [-1, 1], NaN for other events) drifts from +0.3 to -0.4. For customers still
-    alive at `end` the fade uses their (unreported) dropout after `end`, so those about to
-    leave already fade. All timestamps have second resolution and lie in [`start`, `end`].
+    Engagement events: each customer has a propensity (Gamma, mean 1 for ``"bgnbd"``) and
+    from birth on visits, support tickets and reviews arrive as Poisson processes with weekly
+    rates propensity × (0.15 + 1.5 λ_week) for visits, propensity × (0.005 + 0.05 λ_week) for
+    tickets and propensity × 0.1 λ_week for reviews (λ_week: λ per week). A fortnightly email
+    campaign goes to every customer born by then, alive or not; it is opened with
+    probability min(0.3 × propensity × fade, 0.9) about 12 hours later and clicked after 30% of
+    the opens. Over the 8 weeks before a customer's dropout every rate is multiplied by a fade
+    factor falling linearly from 1 to 0.2 (and staying at 0.2 afterwards), and the mean
+    sentiment of tickets and reviews (``value``: mean + N(0, 0.3²) clipped to [-1, 1], NaN for
+    other events) drifts from +0.3 to -0.4. For customers alive at `end` the fade uses their
+    dropout after `end` (drawn, not reported), so those about to leave already fade. Visits
+    take the customer's channel preference, emails the "email" channel, 35% of tickets
+    "email" and the rest the preference, reviews "web" or "app". With the defaults a customer
+    makes about 6 purchases and has about 30 events over the two years, 2 to 3 a month while
+    engaged. All timestamps have second resolution and lie in [`start`, `end`].
 
     Parameters
     ----------
@@ -629,10 +634,10 @@ def _simulate_events(
     p_type = np.concatenate(parts_type)
     del parts_type
 
+    plain = [p_sec, p_cust, p_type, p_channel]
+    del p_sec, p_cust, p_type, p_channel  # _sort_events frees them as soon as it can
     sec, cust, ev_type, channel, value = _sort_events(
-        n,
-        (p_sec, p_cust, p_type, p_channel),
-        (v_sec, v_cust, v_type, v_channel, v_value),
+        n, plain, [v_sec, v_cust, v_type, v_channel, v_value]
     )
     return pd.DataFrame(
         {
@@ -648,8 +653,8 @@ def _simulate_events(
 
 def _sort_events(
     n: int,
-    plain: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    valued: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    plain: list[np.ndarray],
+    valued: list[np.ndarray],
     *,
     pack: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -660,9 +665,14 @@ def _sort_events(
     rows with a value (tickets, reviews) are sorted stably on their own and merged in after
     the plain rows of the same customer and second. ``pack=False`` (used when the packed key
     would not fit in 63 bits) gives the same order with one lexsort.
+
+    ``plain`` is [second, customer, type, channel] and ``valued`` the same plus value; both
+    lists are emptied so that their arrays can be freed early.
     """
     p_sec, p_cust, p_type, p_channel = plain
     v_sec, v_cust, v_type, v_channel, v_value = valued
+    plain.clear()
+    valued.clear()
     cust_bits = max(1, (n - 1).bit_length())
     max_sec = int(max(p_sec.max(initial=0), v_sec.max(initial=0)))
     if pack is None:
