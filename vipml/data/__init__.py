@@ -2,5 +2,6 @@
 
 from vipml.data.columns import Columns
 from vipml.data.datasets import load_cdnow
+from vipml.data.synthetic import Simulation, simulate
 
-__all__ = ["Columns", "load_cdnow"]
+__all__ = ["Columns", "Simulation", "load_cdnow", "simulate"]
