@@ -164,10 +164,13 @@ class PurchaseModel(VipmlEstimator):
     # -- closed forms (numpy, parameters explicit) --------------------------------------------
 
     @staticmethod
-    def _initial_params(frequency: FloatArray, T: FloatArray) -> tuple[float, ...]:
-        """Deterministic start: shape parameters 1, the rate's scale ``alpha`` the mean age."""
-        scale = float(np.mean(T)) if float(np.mean(T)) > 0 else 1.0
-        return (1.0, scale, 1.0, 1.0)
+    def _initial_params(columns: Sequence[FloatArray], weights: FloatArray) -> tuple[float, ...]:
+        """Deterministic start: shape parameters 1, the rate's scale ``alpha`` the mean age.
+
+        Computed on the collapsed rows (``columns`` = frequency, recency, T) and their weights.
+        """
+        mean_age = float(np.average(columns[2], weights=weights))
+        return (1.0, mean_age if mean_age > 0 else 1.0, 1.0, 1.0)
 
     @staticmethod
     def _expected_purchases_at(
@@ -265,7 +268,7 @@ class PurchaseModel(VipmlEstimator):
             loglik_grad=cls._loglik_grad,
             data=(x, t_x, age),
             weights=w,
-            initial_params=cls._initial_params(x, age),
+            initial_params=cls._initial_params,
             param_names=cls._param_names,
             penalizer=float(self.penalizer),
             tol=float(self.tol),

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 LogLik = Callable[..., FloatArray]
 LogLikGrad = Callable[..., tuple[FloatArray, FloatArray]]
+InitialParams = Callable[[Sequence[FloatArray], FloatArray], Sequence[float]]
 
 _GRAD_STEP = 6e-6  # ~ eps ** (1/3): central differences of the function
 _HESS_STEP_FROM_GRAD = 1e-5  # central differences of an analytic gradient
@@ -277,7 +278,7 @@ def fit_mle(
     loglik_grad: LogLikGrad | None,
     data: Sequence[npt.ArrayLike],
     weights: npt.ArrayLike | None,
-    initial_params: Sequence[float],
+    initial_params: Sequence[float] | InitialParams,
     param_names: Sequence[str],
     penalizer: float,
     tol: float,
@@ -298,8 +299,11 @@ def fit_mle(
         Data columns (one row per customer).
     weights : array_like or None
         Non-negative customer weights (frequency weights); ones when None.
-    initial_params : sequence of float
-        Starting point, natural scale, all positive.
+    initial_params : sequence of float or callable
+        Starting point, natural scale, all positive; or ``initial_params(columns, weights)``
+        computing it from the (collapsed) rows the likelihood is evaluated on, so that a fit on
+        repeated rows and one on unique rows with counts as weights start, and end, at the same
+        point, bit for bit.
     param_names : sequence of str
         Names, for messages.
     penalizer : float
@@ -356,7 +360,8 @@ def fit_mle(
         float(w.sum()),
     )
     objective = _Objective(loglik, loglik_grad, rows, w, penalizer)
-    x0 = np.log(np.asarray(initial_params, dtype=np.float64))
+    start = initial_params(rows, w) if callable(initial_params) else initial_params
+    x0 = np.log(np.asarray(start, dtype=np.float64))
     with np.errstate(all="ignore"):
         result = minimize(
             objective.value_and_gradient,
@@ -386,10 +391,11 @@ def fit_mle(
             f"iterations (max_iter={max_iter}): {result.message} Largest gradient component "
             f"{largest:.3g} (tolerance {tol:g}); last parameters {names}. Try: a small "
             "penalizer (e.g. penalizer=0.001) to keep the parameters away from degenerate "
-            "values; a larger max_iter; rescaling time (recency, T and horizons in weeks "
-            "rather than days, so that T is of order 1 to 100); or checking the data "
-            "(a very large share of customers without repeat purchases, or no visible dropout, "
-            "leaves parameters unidentified)."
+            "values; a larger max_iter; rescaling the data (recency, T and horizons in weeks "
+            "rather than days, so that T is of order 1 to 100; spend in units where typical "
+            "values are 1 to 1000); or checking the data (a very large share of customers "
+            "without repeat purchases, no visible dropout, or spend unrelated to any gamma "
+            "mixture leaves parameters unidentified)."
         )
     params = np.exp(log_params)
     total_weight = float(w.sum())

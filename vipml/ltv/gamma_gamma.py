@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +45,11 @@ def _weighted_correlation(x: FloatArray, y: FloatArray, w: FloatArray | None) ->
     cov = np.average((x - mx) * (y - my), weights=weights)
     var = np.average((x - mx) ** 2, weights=weights) * np.average((y - my) ** 2, weights=weights)
     return float(cov / np.sqrt(var)) if var > 0 else 0.0
+
+
+def _initial_params(columns: Sequence[FloatArray], weights: FloatArray) -> tuple[float, ...]:
+    """Start at p = 1, q = 2 and v = the mean spend, so the implied mean p v / (q - 1) fits."""
+    return (1.0, 2.0, float(np.average(columns[1], weights=weights)))
 
 
 def _refuse_non_positive_spend(index: pd.Index, x: FloatArray, m: FloatArray) -> None:
@@ -197,7 +203,7 @@ class GammaGamma(VipmlEstimator):
             loglik_grad=gamma_gamma_loglik_grad,
             data=(x, m),
             weights=w,
-            initial_params=(1.0, 2.0, float(np.average(m, weights=w))),
+            initial_params=_initial_params,
             param_names=self._param_names,
             penalizer=float(self.penalizer),
             tol=float(self.tol),

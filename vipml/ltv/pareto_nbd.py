@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -94,9 +95,10 @@ class ParetoNBD(PurchaseModel):
     _loglik_grad = None
 
     @staticmethod
-    def _initial_params(frequency: FloatArray, T: FloatArray) -> tuple[float, ...]:
-        """Deterministic start: shapes 1, both time-scale parameters the mean age."""
-        scale = float(np.mean(T)) if float(np.mean(T)) > 0 else 1.0
+    def _initial_params(columns: Sequence[FloatArray], weights: FloatArray) -> tuple[float, ...]:
+        """Deterministic start: shapes 1, both scale parameters the (weighted) mean age."""
+        mean_age = float(np.average(columns[2], weights=weights))
+        scale = mean_age if mean_age > 0 else 1.0
         return (1.0, scale, 1.0, scale)
 
     @staticmethod
