@@ -314,3 +314,25 @@ def test_probability_of_purchases_rejects_bad_n(model: BetaGeo, rfm: pd.DataFram
         model.probability_of_purchases(rfm.head(), -1, 10)
     with pytest.raises(ValueError, match="horizon"):
         model.expected_purchases(rfm.head(), -1.0)
+
+
+def test_large_frames_group_identical_frequency_and_age(model: BetaGeo) -> None:
+    """Above 20,000 rows the hypergeometric factor is evaluated once per (frequency, T)."""
+    rng = np.random.default_rng(10)
+    n = 50_000
+    x = rng.integers(0, 30, n).astype(float)
+    age = rng.integers(1, 365, n) / 7.0
+    rec = np.where(x > 0, np.floor(rng.uniform(0.0, 1.0, n) * age * 7.0) / 7.0, 0.0)
+    x[:3] = [0.5, 1.5, 2.5]  # non-integer frequencies take the generic grouping
+    frame = pd.DataFrame({"frequency": x, "recency": rec, "T": age})
+    grouped = BetaGeo._expected_purchases_at(model.params_, x, rec, age, 39.0)
+    in_small_chunks = np.concatenate(
+        [
+            BetaGeo._expected_purchases_at(
+                model.params_, x[i : i + 1000], rec[i : i + 1000], age[i : i + 1000], 39.0
+            )
+            for i in range(0, n, 1000)
+        ]
+    )
+    np.testing.assert_array_equal(grouped, in_small_chunks)
+    assert model.expected_purchases(frame.iloc[3:], 39).to_numpy() == pytest.approx(grouped[3:])

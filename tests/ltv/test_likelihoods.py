@@ -265,3 +265,44 @@ def test_analytic_gradient_matches_central_differences(loglik, loglik_grad, para
         down[j] -= step
         numeric = (loglik(up, *data) - loglik(down, *data)) / (2.0 * step)
         np.testing.assert_allclose(grad[:, j], numeric, rtol=2e-6, atol=1e-7)
+
+
+# --- grouped totals used by the fits ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("total_class", "loglik_grad", "modified"),
+    [
+        (lk.BGFamilyTotal, lk.bgnbd_loglik_grad, False),
+        (lk.BGFamilyTotal, lk.modified_bgnbd_loglik_grad, True),
+    ],
+)
+@pytest.mark.parametrize("params", [(0.243, 4.414, 0.793, 2.426), (3.0, 0.7, 2.5, 0.4)])
+def test_bg_family_total_equals_weighted_row_sum(
+    total_class, loglik_grad, modified, params
+) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 40, 3000).astype(float)
+    age = np.round(rng.uniform(0.0, 60.0, 3000), 1)
+    rec = np.where(x > 0, np.round(rng.uniform(0.0, 1.0, 3000) * age, 1), 0.0)
+    w = rng.uniform(0.0, 3.0, 3000)
+    total = total_class(x, rec, age, w, modified=modified)
+    ll, grad = loglik_grad(params, x, rec, age)
+    value, total_grad = total.value_and_grad(params)
+    assert value == pytest.approx(float(w @ ll), rel=1e-12)
+    assert total.value(params) == value
+    np.testing.assert_allclose(total_grad, w @ grad, rtol=1e-10)
+
+
+def test_gamma_gamma_total_equals_weighted_row_sum() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.integers(1, 40, 3000).astype(float)
+    m = rng.gamma(4.0, 10.0, 3000)
+    w = rng.uniform(0.0, 3.0, 3000)
+    params = (6.25, 3.74, 15.44)
+    total = lk.GammaGammaTotal(x, m, w)
+    ll, grad = lk.gamma_gamma_loglik_grad(params, x, m)
+    value, total_grad = total.value_and_grad(params)
+    assert value == pytest.approx(float(w @ ll), rel=1e-12)
+    assert total.value(params) == value
+    np.testing.assert_allclose(total_grad, w @ grad, rtol=1e-10)

@@ -19,8 +19,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from vipml.base import VipmlEstimator
-from vipml.ltv._input import as_rfm_frame, check_weights
-from vipml.ltv._mle import MLEResult, collapse_rows, draw_log_normal, fit_mle
+from vipml.ltv._input import check_weights, rfm_columns
+from vipml.ltv._mle import MLEResult, TotalFactory, collapse_rows, draw_log_normal, fit_mle
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -154,6 +154,7 @@ class PurchaseModel(VipmlEstimator):
     _model_name: ClassVar[str] = ""
     _loglik: ClassVar[Callable[..., FloatArray]]
     _loglik_grad: ClassVar[Callable[..., tuple[FloatArray, FloatArray]] | None] = None
+    _total: ClassVar[TotalFactory | None] = None
     _fitted_attributes = ("params_", "loglik_", "covariance_")
 
     def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 500) -> None:
@@ -259,9 +260,9 @@ class PurchaseModel(VipmlEstimator):
         (['a', 'alpha', 'b', 'r'], 5)
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
-        frame = as_rfm_frame(rfm, RFM_COLUMNS)
-        w = check_weights(weights, len(frame))
-        x, t_x, age = (frame[c].to_numpy() for c in RFM_COLUMNS)
+        index, columns = rfm_columns(rfm, RFM_COLUMNS)
+        w = check_weights(weights, len(index))
+        x, t_x, age = (columns[c] for c in RFM_COLUMNS)
         cls = type(self)
         result = fit_mle(
             loglik=cls._loglik,
@@ -274,8 +275,9 @@ class PurchaseModel(VipmlEstimator):
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             model_name=cls._model_name,
+            total=cls._total,
         )
-        n_customers = len(frame) if w is None else float(w.sum())
+        n_customers = len(index) if w is None else float(w.sum())
         set_fit_result(self, result, cls._param_names, n_customers)
         logger.debug("%s fitted: %s, loglik %.6f", cls._model_name, self.params_, self.loglik_)
         return self
@@ -284,9 +286,8 @@ class PurchaseModel(VipmlEstimator):
 
     def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray]:
         self._check_fitted()
-        frame = as_rfm_frame(rfm, RFM_COLUMNS)
-        x, t_x, age = (frame[c].to_numpy() for c in RFM_COLUMNS)
-        return frame.index, x, t_x, age
+        index, columns = rfm_columns(rfm, RFM_COLUMNS)
+        return index, columns["frequency"], columns["recency"], columns["T"]
 
     def expected_purchases(self, rfm: Any, horizon: float) -> pd.Series:
         """Expected number of purchases in ``(T, T + horizon]``, given each customer's history.

@@ -13,7 +13,7 @@ import pandas as pd
 
 from vipml.errors import DataValidationError
 
-__all__ = ["as_rfm_frame", "check_weights"]
+__all__ = ["as_rfm_frame", "check_weights", "rfm_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,42 @@ def as_rfm_frame(rfm: Any, required_columns: Sequence[str]) -> pd.DataFrame:
     >>> as_rfm_frame(rfm, ["frequency", "T"]).dtypes.tolist()
     [dtype('float64'), dtype('float64')]
     """
+    index, values = rfm_columns(rfm, required_columns)
+    return pd.DataFrame({c: values[c].copy() for c in required_columns}, index=index.copy())
+
+
+def rfm_columns(
+    rfm: Any, required_columns: Sequence[str]
+) -> tuple[pd.Index, dict[str, npt.NDArray[np.float64]]]:
+    """The checks of :func:`as_rfm_frame`, returning the index and float64 arrays.
+
+    The arrays may be read-only views of the caller's data (no copy for float64 columns);
+    callers must not write into them.
+
+    Parameters
+    ----------
+    rfm : DataFrame
+        Summary with the required columns.
+    required_columns : sequence of str
+        Columns to return.
+
+    Returns
+    -------
+    tuple
+        ``(index, {column: array})``.
+
+    Raises
+    ------
+    DataValidationError
+        As :func:`as_rfm_frame`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> index, cols = rfm_columns(pd.DataFrame({"frequency": [1, 0]}), ["frequency"])
+    >>> cols["frequency"].tolist()
+    [1.0, 0.0]
+    """
     frame = _to_pandas(rfm)
     missing = [c for c in required_columns if c not in frame.columns]
     if missing:
@@ -154,7 +190,7 @@ def as_rfm_frame(rfm: Any, required_columns: Sequence[str]) -> pd.DataFrame:
                 f"0 by definition. {_FIX_SUMMARY}"
             )
     logger.debug("validated RFM frame: %d rows, columns %s", len(frame), list(required_columns))
-    return pd.DataFrame(values, index=index.copy())
+    return index, values
 
 
 def check_weights(weights: npt.ArrayLike | None, n_rows: int) -> npt.NDArray[np.float64] | None:

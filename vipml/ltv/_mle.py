@@ -33,6 +33,7 @@ import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,17 @@ FloatArray = npt.NDArray[np.float64]
 LogLik = Callable[..., FloatArray]
 LogLikGrad = Callable[..., tuple[FloatArray, FloatArray]]
 InitialParams = Callable[[Sequence[FloatArray], FloatArray], Sequence[float]]
+
+
+class Total(Protocol):
+    """Weighted total log-likelihood of a data set, as a function of the natural parameters."""
+
+    def value(self, params: FloatArray) -> float: ...
+
+    def value_and_grad(self, params: FloatArray) -> tuple[float, FloatArray]: ...
+
+
+TotalFactory = Callable[[Sequence[FloatArray], FloatArray], Total]
 
 _GRAD_STEP = 6e-6  # ~ eps ** (1/3): central differences of the function
 _HESS_STEP_FROM_GRAD = 1e-5  # central differences of an analytic gradient
@@ -176,32 +188,48 @@ def weighted_rows(
     return [np.asarray(c, dtype=np.float64)[keep] for c in columns], w[keep]
 
 
-class _Objective:
-    """Penalised mean negative log-likelihood on the log scale, with its gradient.
-
-    A plain class (not a closure) so nothing unpicklable is ever created; it lives only for the
-    duration of one fit.
-    """
+class RowSum:
+    """Weighted sum of a per-row log-likelihood (and of its gradient, when one is given)."""
 
     def __init__(
         self,
         loglik: LogLik,
         loglik_grad: LogLikGrad | None,
-        data: Sequence[FloatArray],
+        rows: Sequence[FloatArray],
         weights: FloatArray,
-        penalizer: float,
     ) -> None:
         self.loglik = loglik
         self.loglik_grad = loglik_grad
-        self.data = data
+        self.rows = rows
         self.weights = weights
-        self.total_weight = float(weights.sum())
+        self.has_gradient = loglik_grad is not None
+
+    def value(self, params: FloatArray) -> float:
+        return float(np.einsum("i,i->", self.weights, self.loglik(params, *self.rows)))
+
+    def value_and_grad(self, params: FloatArray) -> tuple[float, FloatArray]:
+        ll, grad = self.loglik_grad(params, *self.rows)
+        total = float(np.einsum("i,i->", self.weights, ll))
+        return total, np.einsum("i,ij->j", self.weights, grad)
+
+
+class _Objective:
+    """Penalised mean negative log-likelihood on the log scale, with its gradient.
+
+    A plain class (not a closure) so nothing unpicklable is ever created; it lives only for the
+    duration of one fit. ``total`` evaluates the weighted total log-likelihood (``value``) and,
+    when ``total.has_gradient``, its gradient in the natural parameters (``value_and_grad``).
+    """
+
+    def __init__(self, total: Total, total_weight: float, penalizer: float) -> None:
+        self.total = total
+        self.has_gradient = bool(getattr(total, "has_gradient", True))
+        self.total_weight = total_weight
         self.penalizer = penalizer
 
     def total_loglik(self, log_params: FloatArray) -> float:
         with np.errstate(all="ignore"):
-            ll = self.loglik(np.exp(log_params), *self.data)
-            return float(self.weights @ ll)
+            return self.total.value(np.exp(log_params))
 
     def value(self, log_params: FloatArray) -> float:
         total = self.total_loglik(log_params)
@@ -210,22 +238,14 @@ class _Objective:
         return -total / self.total_weight + self.penalizer * float(log_params @ log_params)
 
     def gradient(self, log_params: FloatArray) -> FloatArray:
-        if self.loglik_grad is None:
-            return self._numerical_gradient(log_params)
-        params = np.exp(log_params)
-        with np.errstate(all="ignore"):
-            _, grad = self.loglik_grad(params, *self.data)
-            total = self.weights @ grad
-        return -total * params / self.total_weight + 2.0 * self.penalizer * log_params
+        return self.value_and_gradient(log_params)[1]
 
     def value_and_gradient(self, log_params: FloatArray) -> tuple[float, FloatArray]:
-        if self.loglik_grad is None:
+        if not self.has_gradient:
             return self.value(log_params), self._numerical_gradient(log_params)
         params = np.exp(log_params)
         with np.errstate(all="ignore"):
-            ll, grad = self.loglik_grad(params, *self.data)
-            total = float(self.weights @ ll)
-            total_grad = self.weights @ grad
+            total, total_grad = self.total.value_and_grad(params)
         if not (np.isfinite(total) and np.all(np.isfinite(total_grad))):
             return np.inf, np.zeros_like(log_params)
         value = -total / self.total_weight + self.penalizer * float(log_params @ log_params)
@@ -248,7 +268,7 @@ class _Objective:
         """Hessian of the mean objective by central differences, symmetrised."""
         k = log_params.size
         hess = np.empty((k, k))
-        if self.loglik_grad is not None:
+        if self.has_gradient:
             for j in range(k):
                 step = _HESS_STEP_FROM_GRAD * max(1.0, abs(log_params[j]))
                 up, down = log_params.copy(), log_params.copy()
@@ -285,6 +305,7 @@ def fit_mle(
     max_iter: int,
     model_name: str,
     collapse: bool = True,
+    total: TotalFactory | None = None,
 ) -> MLEResult:
     """Maximise a weighted log-likelihood over the logarithms of positive parameters.
 
@@ -317,6 +338,11 @@ def fit_mle(
         Model name for messages.
     collapse : bool, default True
         Collapse identical rows first (same optimum, fewer evaluations).
+    total : callable, optional
+        ``total(columns, weights)`` building an object whose ``value(params)`` and
+        ``value_and_grad(params)`` give the weighted total log-likelihood (and gradient) of the
+        rows faster than summing ``loglik`` row by row (e.g. evaluating special functions once
+        per distinct frequency). ``loglik`` is then not called.
 
     Returns
     -------
@@ -359,7 +385,8 @@ def fit_mle(
         rows[0].size,
         float(w.sum()),
     )
-    objective = _Objective(loglik, loglik_grad, rows, w, penalizer)
+    summed = RowSum(loglik, loglik_grad, rows, w) if total is None else total(rows, w)
+    objective = _Objective(summed, float(w.sum()), penalizer)
     start = initial_params(rows, w) if callable(initial_params) else initial_params
     x0 = np.log(np.asarray(start, dtype=np.float64))
     with np.errstate(all="ignore"):

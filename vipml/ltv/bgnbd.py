@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1, xlogy
 
 from vipml.ltv._base import FloatArray, Params, PurchaseModel
-from vipml.ltv._likelihoods import bgnbd_loglik, bgnbd_loglik_grad, log_hyp2f1
+from vipml.ltv._likelihoods import bgnbd_loglik, bgnbd_loglik_grad, bgnbd_total, log_hyp2f1
 
 __all__ = ["BetaGeo"]
 
 logger = logging.getLogger(__name__)
 
 _A_NEAR_ONE = 1e-8
+_PAIRS_MIN_ROWS = 20_000
 
 
 def _floats(*arrays: Any) -> list[FloatArray]:
@@ -45,6 +48,42 @@ def alive_expectation(a: float, big_a: Any, c: Any, z: Any) -> FloatArray:
             direct = hyp2f1(big_a[bad], b_minus, c[bad], z[bad])
             out[bad] = c[bad] / b_minus * (1.0 - np.exp(b_minus * log_one_minus_z[bad]) * direct)
     return out
+
+
+def dropout_odds(
+    r: float, alpha: float, x: FloatArray, t_x: FloatArray, age: FloatArray, log_prior_odds: Any
+) -> FloatArray:
+    """P(alive) = 1 / (1 + odds), odds = prior odds * ((alpha + T) / (alpha + t_x)) ** (r + x).
+
+    Evaluated in log space with few temporaries (it runs on every customer of a scoring run).
+    """
+    shape = np.broadcast_shapes(np.shape(x), np.shape(t_x), np.shape(age))
+    ratio = np.broadcast_to((alpha + age) / (alpha + t_x), shape)
+    log_odds = np.log(ratio, out=np.empty(shape))
+    log_odds *= r + x
+    log_odds += log_prior_odds
+    return expit(np.negative(log_odds, out=log_odds))
+
+
+def on_unique_pairs(
+    function: Callable[[FloatArray, FloatArray], FloatArray], first: FloatArray, second: FloatArray
+) -> FloatArray:
+    """``function(first, second)`` evaluated once per distinct pair of values, then spread back.
+
+    The hypergeometric factor of the conditional expectation depends on the customer only
+    through ``(frequency, T)``; a large customer base has far fewer distinct pairs than rows.
+    Hash-based factorisation (pandas) keeps the grouping cheaper than the function.
+    """
+    if first.ndim != 1 or first.size < _PAIRS_MIN_ROWS:
+        return function(first, second)
+    codes_2, uniques_2 = pd.factorize(second)
+    if np.all(first >= 0) and np.all(first < 2**31) and np.array_equal(first, np.floor(first)):
+        codes_1, uniques_1 = first.astype(np.int64), np.arange(int(first.max()) + 1.0)
+    else:
+        codes_1, uniques_1 = pd.factorize(first)
+    pair_codes, pairs = pd.factorize(codes_1 * uniques_2.size + codes_2)
+    values = function(uniques_1[pairs // uniques_2.size], uniques_2[pairs % uniques_2.size])
+    return values[pair_codes]
 
 
 class BetaGeo(PurchaseModel):
@@ -112,15 +151,14 @@ class BetaGeo(PurchaseModel):
     _model_name = "BG/NBD"
     _loglik = staticmethod(bgnbd_loglik)
     _loglik_grad = staticmethod(bgnbd_loglik_grad)
+    _total = staticmethod(bgnbd_total)
 
     @staticmethod
     def _p_alive_at(params: Params, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
         x, t_x, age = _floats(frequency, recency, T)
-        log_ratio = (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)) + np.log(
-            a / (b + np.maximum(x, 1.0) - 1.0)
-        )
-        return np.where(x == 0, 1.0, expit(-log_ratio))
+        odds = dropout_odds(r, alpha, x, t_x, age, np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0))
+        return np.where(x == 0, 1.0, odds)
 
     @staticmethod
     def _expected_purchases_at(
@@ -128,8 +166,14 @@ class BetaGeo(PurchaseModel):
     ) -> FloatArray:
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
         x, t_x, age, t = _floats(frequency, recency, T, horizon)
-        z = t / (alpha + age + t)
-        alive_factor = alive_expectation(a, a + b - 1.0 - r, a + b + x - 1.0, z)
+
+        def factor(x_: FloatArray, age_: FloatArray) -> FloatArray:
+            return alive_expectation(a, a + b - 1.0 - r, a + b + x_ - 1.0, t / (alpha + age_ + t))
+
+        if np.ndim(t) == 0:  # one horizon: the factor depends on (frequency, T) only
+            alive_factor = on_unique_pairs(factor, *np.broadcast_arrays(x, age))
+        else:
+            alive_factor = factor(x, age)
         return BetaGeo._p_alive_at(params, x, t_x, age) * alive_factor
 
     @staticmethod

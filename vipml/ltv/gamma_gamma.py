@@ -22,8 +22,12 @@ from vipml.ltv._base import (
     sample_param_dicts,
     set_fit_result,
 )
-from vipml.ltv._input import as_rfm_frame, check_weights
-from vipml.ltv._likelihoods import gamma_gamma_loglik, gamma_gamma_loglik_grad
+from vipml.ltv._input import check_weights, rfm_columns
+from vipml.ltv._likelihoods import (
+    gamma_gamma_loglik,
+    gamma_gamma_loglik_grad,
+    gamma_gamma_total,
+)
 from vipml.ltv._mle import fit_mle
 
 if TYPE_CHECKING:
@@ -173,10 +177,10 @@ class GammaGamma(VipmlEstimator):
         4
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
-        frame = as_rfm_frame(rfm, _COLUMNS)
-        w_all = check_weights(weights, len(frame))
-        x_all, m_all = (frame[c].to_numpy() for c in _COLUMNS)
-        _refuse_non_positive_spend(frame.index, x_all, m_all)
+        index, columns = rfm_columns(rfm, _COLUMNS)
+        w_all = check_weights(weights, len(index))
+        x_all, m_all = columns["frequency"], columns["monetary_value"]
+        _refuse_non_positive_spend(index, x_all, m_all)
         repeat = x_all > 0
         if w_all is not None:
             repeat &= w_all > 0
@@ -209,6 +213,7 @@ class GammaGamma(VipmlEstimator):
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             model_name=self._model_name,
+            total=gamma_gamma_total,
         )
         p, q, v = result.params
         if q <= 1.0:
@@ -239,10 +244,10 @@ class GammaGamma(VipmlEstimator):
 
     def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray]:
         self._check_fitted()
-        frame = as_rfm_frame(rfm, _COLUMNS)
-        x, m = (frame[c].to_numpy() for c in _COLUMNS)
-        _refuse_non_positive_spend(frame.index, x, m)
-        return frame.index, x, m
+        index, columns = rfm_columns(rfm, _COLUMNS)
+        x, m = columns["frequency"], columns["monetary_value"]
+        _refuse_non_positive_spend(index, x, m)
+        return index, x, m
 
     def expected_spend(self, rfm: Any) -> pd.Series:
         r"""Conditional expected average spend per transaction of each customer.

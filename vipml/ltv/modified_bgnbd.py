@@ -6,11 +6,14 @@ import logging
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from vipml.ltv._base import FloatArray, Params, PurchaseModel
-from vipml.ltv._likelihoods import modified_bgnbd_loglik, modified_bgnbd_loglik_grad
-from vipml.ltv.bgnbd import alive_expectation, bg_family_pmf
+from vipml.ltv._likelihoods import (
+    modified_bgnbd_loglik,
+    modified_bgnbd_loglik_grad,
+    modified_bgnbd_total,
+)
+from vipml.ltv.bgnbd import alive_expectation, bg_family_pmf, dropout_odds, on_unique_pairs
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -82,13 +85,13 @@ class ModifiedBetaGeo(PurchaseModel):
     _model_name = "MBG/NBD"
     _loglik = staticmethod(modified_bgnbd_loglik)
     _loglik_grad = staticmethod(modified_bgnbd_loglik_grad)
+    _total = staticmethod(modified_bgnbd_total)
 
     @staticmethod
     def _p_alive_at(params: Params, frequency: Any, recency: Any, T: Any) -> FloatArray:
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
         x, t_x, age = _floats(frequency, recency, T)
-        log_ratio = (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)) + np.log(a / (b + x))
-        return expit(-log_ratio)
+        return dropout_odds(r, alpha, x, t_x, age, np.log(a) - np.log(b + x))
 
     @staticmethod
     def _expected_purchases_at(
@@ -96,8 +99,14 @@ class ModifiedBetaGeo(PurchaseModel):
     ) -> FloatArray:
         r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
         x, t_x, age, t = _floats(frequency, recency, T, horizon)
-        z = t / (alpha + age + t)
-        alive_factor = alive_expectation(a, a + b - r, a + b + x, z)
+
+        def factor(x_: FloatArray, age_: FloatArray) -> FloatArray:
+            return alive_expectation(a, a + b - r, a + b + x_, t / (alpha + age_ + t))
+
+        if np.ndim(t) == 0:  # one horizon: the factor depends on (frequency, T) only
+            alive_factor = on_unique_pairs(factor, *np.broadcast_arrays(x, age))
+        else:
+            alive_factor = factor(x, age)
         return ModifiedBetaGeo._p_alive_at(params, x, t_x, age) * alive_factor
 
     @staticmethod
