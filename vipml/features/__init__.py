@@ -1,5 +1,7 @@
 """Per-customer feature tables computed at an explicit cutoff."""
 
+from vipml.features.cycle import purchase_cycle_features, transaction_mix_features
+from vipml.features.engagement import engagement_features
 from vipml.features.rfm import (
     DEFAULT_SEGMENT_RULES,
     SegmentRule,
@@ -7,13 +9,18 @@ from vipml.features.rfm import (
     rfm_segments,
     rfm_summary,
 )
-from vipml.features.split import calibration_holdout
+from vipml.features.split import calibration_holdout, labels_after, training_snapshots
 
 __all__ = [
     "DEFAULT_SEGMENT_RULES",
     "SegmentRule",
     "calibration_holdout",
+    "engagement_features",
+    "labels_after",
+    "purchase_cycle_features",
     "rfm_scores",
     "rfm_segments",
     "rfm_summary",
+    "training_snapshots",
+    "transaction_mix_features",
 ]
