@@ -66,22 +66,23 @@ def end_of(cutoff):
     return stamp
 
 
-def reference_engagement(events, cutoff, windows, labels):
+def reference_engagement(events, cutoff, windows, labels, names=None):
     """Per-customer engagement computed row by row in pandas and numpy."""
+    names = names or {**EVENT_TYPES, **CHANNELS}
     end = end_of(cutoff)
     rows = events[events["timestamp"] <= end]
     spans = [pd.Timedelta(w) for w in windows]
-    types = sorted(rows["event_type"].unique(), key=EVENT_TYPES.get)
+    types = sorted(rows["event_type"].unique(), key=names.get)
     channels = None
     if "channel" in rows:
-        channels = sorted(rows["channel"].dropna().unique(), key=CHANNELS.get)
+        channels = sorted(rows["channel"].dropna().unique(), key=names.get)
     records = {}
     for customer, own in rows.groupby("customer_id"):
         record = {}
         for kind in types:
             for span, label in zip(spans, labels, strict=True):
                 hits = (own["event_type"] == kind) & (own["timestamp"] > end - span)
-                record[f"n_{EVENT_TYPES[kind]}_{label}"] = int(hits.sum())
+                record[f"n_{names[kind]}_{label}"] = int(hits.sum())
         for span, label in zip(spans, labels, strict=True):
             record[f"n_events_{label}"] = int((own["timestamp"] > end - span).sum())
         record["days_since_last_event"] = float(
@@ -93,7 +94,7 @@ def reference_engagement(events, cutoff, windows, labels):
         if channels is not None:
             counts = np.array([(own["channel"] == c).sum() for c in channels])
             for c, n in zip(channels, counts, strict=True):
-                record[f"n_channel_{CHANNELS[c]}"] = int(n)
+                record[f"n_channel_{names[c]}"] = int(n)
             record["n_channels"] = int((counts > 0).sum())
             shares = counts[counts > 0] / counts.sum() if counts.sum() else np.array([])
             record["channel_entropy"] = (
@@ -276,6 +277,15 @@ def test_every_backend_gives_the_pandas_result(seeded_events, convert):
     expected = engagement_features(seeded_events, "2023-10-15")
     result = to_pandas(engagement_features(convert(seeded_events), "2023-10-15"))
     pd.testing.assert_frame_equal(result, expected, check_index_type=False)
+
+
+@pytest.mark.parametrize("cutoff", ["2023-10-15", "2023-06-01 06:00:00"])
+def test_a_larger_log_matches_the_reference(seeded_events, cutoff):
+    names = {**EVENT_TYPES, "web": "web", "app": "app", "store": "store"}
+    windows = ("7D", "30D", "90D")
+    expected = reference_engagement(seeded_events, cutoff, windows, ("7d", "30d", "90d"), names)
+    assert expected["channel_switch_rate"].notna().sum() > 20
+    assert_close(engagement_features(seeded_events, cutoff, windows=windows), expected)
 
 
 def test_the_callers_frame_is_left_unchanged(seeded_events):
