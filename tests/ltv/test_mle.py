@@ -149,3 +149,23 @@ def test_draws_are_seeded_log_normal() -> None:
     logs = np.log(first)
     np.testing.assert_allclose(logs.mean(axis=0), np.log(theta), atol=0.01)
     np.testing.assert_allclose(np.cov(logs.T), log_cov, atol=0.004)
+
+
+def test_collapse_rows_sorting_fallback_agrees(bg_rows, monkeypatch) -> None:
+    fast = collapse_rows(bg_rows)
+    monkeypatch.setattr("vipml.ltv._mle._MAX_KEY", 1.0)
+    slow = collapse_rows(bg_rows)
+    for a, b in zip(fast[0], slow[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fast[1], slow[1])
+    np.testing.assert_array_equal(fast[2], slow[2])
+
+
+def test_collapse_rows_does_not_depend_on_row_order(bg_rows) -> None:
+    order = np.random.default_rng(3).permutation(bg_rows[0].size)
+    first = collapse_rows(bg_rows)
+    shuffled = collapse_rows([c[order] for c in bg_rows])
+    for a, b in zip(first[0], shuffled[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first[1], shuffled[1])
+    np.testing.assert_array_equal(first[2][order], shuffled[2])

@@ -746,6 +746,7 @@ class BGFamilyTotal:
         self.dead_x = x[dead]
         self.dead_age = age[dead]
         self.dead_recency = t_x[dead]
+        self.dead_span = self.dead_age - self.dead_recency  # T - t_x >= 0
         self.total_weight = float(w.sum())
         # b + x - 1 (BG/NBD, x > 0) or b + x (MBG/NBD), minus b: finite for every distinct x
         self.dead_offset = np.maximum(self.xs + self.shift, 1.0) - 1.0
@@ -764,27 +765,37 @@ class BGFamilyTotal:
         )
         alive = _dot(np.log(alpha + self.ages), r * self.w_age + self.xw_age)
         log_odds = np.log(a) - np.log(b + self.dead_offset)
-        gap = np.log(alpha + self.dead_age) - np.log(alpha + self.dead_recency)
+        # log(alpha + T) - log(alpha + t_x), with one transcendental function per row
+        gap = np.log1p(self.dead_span / (alpha + self.dead_recency))
         d = log_odds[self.dead_code] + (r + self.dead_x) * gap
         return _dot(self.w_x, base) - alive, d, gap
+
+    @staticmethod
+    def _softplus(d: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``log(1 + e^d)`` and the sigmoid ``e^d / (1 + e^d)``, sharing one exponential."""
+        small = np.exp(-np.abs(d))
+        softplus = np.maximum(d, 0.0) + np.log1p(small)
+        sigmoid = np.where(d >= 0.0, 1.0, small) / (1.0 + small)
+        return softplus, sigmoid
 
     def value(self, params: Sequence[float]) -> float:
         """Total weighted log-likelihood."""
         head, d, _ = self._terms(params)
-        return head + _dot(self.dead_w, np.logaddexp(0.0, d))
+        return head + _dot(self.dead_w, self._softplus(d)[0])
 
     def value_and_grad(self, params: Sequence[float]) -> tuple[float, FloatArray]:
         """Total weighted log-likelihood and its gradient in ``(r, alpha, a, b)``."""
         r, alpha, a, b = (float(p) for p in params)
         xs, s = self.xs, self.shift
         head, d, gap = self._terms(params)
-        softplus = np.logaddexp(0.0, d)
+        softplus, sigmoid = self._softplus(d)
         value = head + _dot(self.dead_w, softplus)
-        dead_share = self.dead_w * np.exp(d - softplus)  # w * sigmoid(d): weight of "dropped out"
+        dead_share = self.dead_w * sigmoid  # the weight of "dropped out" in each row
         share_by_x = np.bincount(self.dead_code, weights=dead_share, minlength=xs.size)
         common = digamma(a + b) - digamma(a + b + xs + s)
+        # (r + x) * d(gap)/d(alpha) = (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x))
         rate_gap = (r + self.dead_x) * (
-            1.0 / (alpha + self.dead_age) - 1.0 / (alpha + self.dead_recency)
+            -self.dead_span / ((alpha + self.dead_age) * (alpha + self.dead_recency))
         )
         grad_r = (
             _dot(self.w_x, digamma(r + xs) - digamma(r) + np.log(alpha))
