@@ -140,3 +140,27 @@ def test_differs_from_bgnbd_only_through_the_first_dropout(model, rfm) -> None:
         BetaGeo._expected_purchases_at(params, *cols, 10.0),
         rtol=1e-6,
     )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=histories(max_frequency=10_000, max_age=1e4), n=st.integers(0, 50))
+def test_heavy_buyers_stay_finite_and_in_range(model, frame: pd.DataFrame, n: int) -> None:
+    p_alive = model.p_alive(frame)
+    expected = model.expected_purchases(frame, 39.0)
+    pmf = model.probability_of_purchases(frame, n, 39.0)
+    for values in (p_alive, pmf):
+        assert np.isfinite(values).all() and ((values >= 0) & (values <= 1)).all()
+    assert np.isfinite(expected).all() and (expected >= 0).all()
+    # an alive customer buys at most at the posterior rate (r + x) / (alpha + T)
+    rate = (model.params_["r"] + frame["frequency"]) / (model.params_["alpha"] + frame["T"])
+    assert (expected <= rate * 39.0 * (1 + 1e-9) + 1e-12).all()
+
+
+def test_fit_with_heavy_buyers(rfm: pd.DataFrame) -> None:
+    heavy = pd.DataFrame(
+        {"frequency": [1e4, 5e3, 1e4], "recency": [9990.0, 100.0, 1e4], "T": [1e4, 1e4, 1e4]},
+        index=pd.Index([-1, -2, -3], name="customer_id"),
+    )
+    fitted = ModifiedBetaGeo().fit(pd.concat([rfm, heavy]))
+    assert fitted.converged_ and np.isfinite(fitted.loglik_)
+    assert np.isfinite(fitted.standard_errors_).all()
