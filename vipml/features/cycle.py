@@ -210,6 +210,23 @@ def day_of(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(days=1)
 
 
+def scan_once(log: PreparedLog, until: dt.datetime | None = None) -> PreparedLog:
+    """Copy a pandas log's standard columns to Arrow once, for builders that scan it often.
+
+    DuckDB reads a pandas frame by converting it on every scan, and a builder scans its log
+    several times (purchase periods, windows, returns); one Arrow copy of the few standard
+    columns (rows up to ``until``) makes the later scans zero-copy. Other kinds are left where
+    they live: polars, DuckDB and pyarrow already scan cheaply.
+    """
+    if log.kind != "pandas":
+        return log
+    frame = log.frame
+    if until is not None:
+        frame = frame.filter(nw.col("timestamp") <= nw.lit(until))
+    table = frame.collect(backend="pyarrow")
+    return replace(log, frame=table.lazy(backend="duckdb"))
+
+
 def days_per_period(freq: Freq) -> float:
     """Length of one purchase period in days; months are refused (they differ in length)."""
     if freq == "M":
@@ -398,6 +415,7 @@ def purchase_cycle_features(
     days_per_period(freq)
     cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
+    log = scan_once(log, cutoff_end)
     return to_native_result(cycle_frame(log, cutoff_end, span, freq, returns), log.kind)
 
 
@@ -467,6 +485,7 @@ def transaction_mix_features(
         )
     cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
+    log = scan_once(log, cutoff_end)
     purchases = log.frame.filter(
         (nw.col("timestamp") <= nw.lit(cutoff_end)) & (nw.col("amount") >= 0)
     )

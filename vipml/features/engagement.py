@@ -20,7 +20,14 @@ from vipml.data.columns import Columns
 from vipml.data.validate import PreparedLog, parse_cutoff, prepare_events, to_native_result
 from vipml.errors import DataValidationError
 from vipml.features._periods import day_number
-from vipml.features.cycle import count_where, day_of, group_names, matches, parse_duration
+from vipml.features.cycle import (
+    count_where,
+    day_of,
+    group_names,
+    matches,
+    parse_duration,
+    scan_once,
+)
 
 __all__ = ["EngagementLayout", "engagement_features"]
 
@@ -356,5 +363,6 @@ def engagement_features(
             f"cutoff={cutoff!r} is before every event (the first is at "
             f"{log.first_timestamp}). Choose a cutoff on or after the first event."
         )
+    log = scan_once(log, cutoff_end)
     layout = engagement_layout(log, cutoff_end, parsed)
     return to_native_result(engagement_frame(log, cutoff_end, layout), log.kind)

@@ -21,7 +21,13 @@ from vipml.data.validate import (
 )
 from vipml.errors import DataValidationError
 from vipml.features._periods import Freq, period_of, time_scale
-from vipml.features.cycle import CYCLE_COLUMNS, cycle_frame, days_per_period, parse_duration
+from vipml.features.cycle import (
+    CYCLE_COLUMNS,
+    cycle_frame,
+    days_per_period,
+    parse_duration,
+    scan_once,
+)
 from vipml.features.engagement import (
     EngagementLayout,
     engagement_frame,
@@ -260,6 +266,7 @@ def labels_after(
     cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
     check_labels_complete(log, cutoff, cutoff_end, span)
+    log = scan_once(log, cutoff_end + span)
     customers = purchase_periods(log, cutoff_end, freq, returns).select("customer_id").unique()
     labels = customers.join(
         future_purchases(log, cutoff_end, span, freq, returns), on="customer_id", how="left"
@@ -461,9 +468,11 @@ def training_snapshots(
     check_cutoff_after_first(log, parsed[0][2], "cutoffs")
     last_given, _, last_end = parsed[-1]
     check_labels_complete(log, last_given, last_end, span)
+    log = scan_once(log, last_end + span)
     event_log, layout = None, None
     if events is not None:
-        event_log = _align_events(prepare_events(events, event_columns or columns), log)
+        event_log = prepare_events(events, event_columns or columns)
+        event_log = _align_events(scan_once(event_log, last_end), log)
         if event_log.tz_aware != log.tz_aware:
             raise DataValidationError(
                 "transactions and events disagree on time zones: one has tz-aware timestamps, "
