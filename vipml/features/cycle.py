@@ -442,12 +442,12 @@ def transaction_mix_features(
     Returns
     -------
     DataFrame
-        One row per customer with a purchase row at or before the cutoff:
-        ``share_channel_<name>`` (sorted by name) and ``n_channels`` when the log has channels,
-        ``share_category_<name>`` and ``n_categories`` when it has categories. A share is the
-        number of purchase rows with that value over all the customer's purchase rows, so rows
-        with a missing value make the shares sum to less than 1; ``n_*`` counts the distinct
-        non-missing values (Int64).
+        One row per customer with a purchase row at or before the cutoff, columns in this
+        order: ``share_channel_<name>`` (sorted by name), ``share_category_<name>`` (sorted),
+        ``n_channels``, ``n_categories``; the channel (category) columns only when the log has
+        a channel (category) column. A share is the number of purchase rows with that value
+        over all the customer's purchase rows (Float64), so rows with a missing value make the
+        shares sum to less than 1; ``n_*`` counts the distinct non-missing values (Int64).
 
     Raises
     ------
