@@ -12,9 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# pytest runs with --doctest-modules: collecting this file as a doctest module would import it a
-# second time under the name "conftest", which clashes with the other folders' conftest.py files.
-collect_ignore = ["conftest.py"]
 
 
 def _summary(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> pd.DataFrame:
