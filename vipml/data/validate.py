@@ -404,6 +404,9 @@ def _to_lazy(frame: Any, kind: str) -> Any:
         return frame
     if kind == "polars":
         return frame.lazy()
+    if kind == "pandas":
+        # DuckDB converts a pandas frame again on every scan; Arrow it reads zero-copy.
+        frame = nw.from_native(frame.to_arrow())
     return frame.lazy(backend="duckdb")
 
 
