@@ -163,8 +163,8 @@ def _discounted_purchases(
     In BG/NBD, Pareto/NBD and MBG/NBD the conditional expectation factorises as
     :math:`E[X(t) \mid x, t_x, T] = P(\text{alive} \mid x, t_x, T)\, E[X(t) \mid
     \text{alive at } T, x, T]`: given that the customer is alive at T, the future depends on
-    the history only through ``x`` and ``T`` (the posterior of the purchase rate is
-    Gamma(r + x, alpha + T)). So the customers x steps grid is evaluated once per distinct
+    the history only through ``x`` and ``T`` (the purchase rate's posterior is
+    Gamma(r + x, alpha + T); the dropout's depends on ``x`` or ``T`` alone). So the customers x steps grid is evaluated once per distinct
     ``(frequency, T)`` pair, at the history with the last purchase at T (recency 0 without
     repeat purchases), divided by P(alive) there, then scaled by each customer's P(alive).
     The grid is evaluated in blocks of at most about two million cells.
@@ -195,7 +195,11 @@ def _clv_at(
     times: FloatArray,
     discount: FloatArray,
 ) -> FloatArray:
-    """CLV per customer at one joint parameter dict (purchase and spend parameters)."""
+    """CLV per customer at one joint parameter dict holding both models' parameters.
+
+    The names do not overlap (``r, alpha, a, b`` or ``r, alpha, s, beta`` and ``p, q, v``), so
+    each model's closed form reads its own from the one dict.
+    """
     spend = GammaGamma._expected_spend_at(params, frequency, monetary_value)
     return spend * _discounted_purchases(model, params, frequency, recency, T, times, discount)
 
