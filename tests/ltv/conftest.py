@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 
-
 def _summary(x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> pd.DataFrame:
     index = pd.Index(np.arange(x.size), name="customer_id")
     return pd.DataFrame(

@@ -160,6 +160,24 @@ def test_interval_is_the_quantile_of_draws(model, rfm) -> None:
     draws = model.sample_params(300, random_state=6)
     x, m = head["frequency"].to_numpy(), head["monetary_value"].to_numpy()
     values = np.stack([GammaGamma._expected_spend_at(d, x, m) for d in draws])
-    lower, upper = np.quantile(values, [0.1, 0.9], axis=0)
+    lower, upper = np.quantile(values, [0.1, 0.9], axis=0, method="inverted_cdf")
     np.testing.assert_allclose(out["lower"], np.minimum(lower, out["estimate"]))
     np.testing.assert_allclose(out["upper"], np.maximum(upper, out["estimate"]))
+
+
+def test_interval_bounds_are_never_nan_when_draws_have_no_finite_mean() -> None:
+    # Five customers leave q weakly identified: some draws have q <= 1 (infinite mean spend).
+    rfm = pd.DataFrame(
+        {
+            "frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+            "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+            "T": [30.0, 38.0, 30.0, 39.0, 39.0],
+            "monetary_value": [0.0, 20.0, 35.5, 18.0, 60.0],
+        }
+    )
+    model = GammaGamma(penalizer=0.01).fit(rfm)
+    draws = model.sample_params(200, random_state=9)
+    assert any(d["q"] <= 1 for d in draws)
+    out = model.expected_spend_interval(rfm, n_draws=200, random_state=9)
+    assert not out.isna().any().any()
+    assert (out["lower"] <= out["estimate"]).all() and (out["estimate"] <= out["upper"]).all()

@@ -104,7 +104,9 @@ def interval_bounds(
     for start in range(0, n_unique, block):
         part = slice(start, start + block)
         values = np.stack([evaluate(draw, *(c[part] for c in unique)) for draw in draws])
-        lower[part], upper[part] = np.quantile(values, probabilities, axis=0)
+        # No interpolation between order statistics: draws with an infinite prediction (e.g.
+        # Gamma-Gamma's mean spend when a draw has q <= 1) give inf, never inf - inf = NaN.
+        lower[part], upper[part] = np.quantile(values, probabilities, axis=0, method="inverted_cdf")
     return np.minimum(lower[inverse], estimate), np.maximum(upper[inverse], estimate)
 
 

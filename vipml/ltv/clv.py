@@ -329,8 +329,8 @@ def customer_lifetime_value_interval(
     the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the CLV over the draws,
     widened to contain the estimate: ``lower <= estimate <= upper`` always. A spend draw with
     ``q <= 1`` has no finite mean spend and counts as infinite value for customers without
-    repeat purchases; where a quantile reaches such draws the bound is ``inf``. Cost: ``n_draws`` CLV evaluations per distinct customer history, in
-    bounded blocks of customers.
+    repeat purchases; where a quantile reaches such draws the bound is ``inf``. Cost:
+    ``n_draws`` CLV evaluations per distinct customer history, in bounded blocks of customers.
 
     Parameters
     ----------
@@ -389,8 +389,5 @@ def customer_lifetime_value_interval(
     draws = [{**p, **s} for p, s in zip(purchase_draws, spend_draws, strict=True)]
     with np.errstate(invalid="ignore"):
         lower, upper = interval_bounds(evaluate, draws, columns, estimate, level)
-    # np.quantile interpolates inf - inf to NaN where a quantile reaches the infinite draws
-    lower = np.where(np.isnan(lower), estimate, lower)
-    upper = np.where(np.isnan(upper), np.inf, upper)
     logger.debug("CLV interval: %d draws, %d customers", n_draws, index.size)
     return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
