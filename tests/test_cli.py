@@ -27,3 +27,16 @@ def test_demo_writes_every_table_and_summarises(tmp_path):
         assert str(path) in result.output
     truth = pd.read_csv(tmp_path / "simulated" / "truth.csv")
     assert len(truth) == 300
+
+
+def test_demo_values_cdnow_and_checks_the_holdout(tmp_path):
+    result = runner.invoke(app, ["demo", "--output", str(tmp_path), "--customers", "300"])
+    assert result.exit_code == 0, result.output
+    assert "Holdout purchases by calibration frequency" in result.output
+    assert "7+" in result.output and "spearman" in result.output
+    values = pd.read_csv(tmp_path / "cdnow" / "lifetime_value.csv", index_col="customer_id")
+    assert values["p_alive"].between(0, 1).all()
+    valued = values.dropna(subset=["clv"])
+    assert len(valued) >= len(values) - 1
+    assert (valued["clv_lower"] <= valued["clv"]).all()
+    assert (valued["clv"] <= valued["clv_upper"]).all()
