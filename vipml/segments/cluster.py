@@ -184,7 +184,9 @@ def _apply_scaling(matrix: FloatArray, scaling: pd.DataFrame, name: str) -> Floa
 
 def _invert_scaling(scaled: FloatArray, scaling: pd.DataFrame) -> FloatArray:
     z = scaled * scaling["scale"].to_numpy() + scaling["center"].to_numpy()
-    return np.where(scaling["log"].to_numpy(dtype=bool), np.expm1(z), z)
+    log = scaling["log"].to_numpy(dtype=bool)
+    z[:, log] = np.expm1(z[:, log])
+    return z
 
 
 def segment_profile(

@@ -150,6 +150,10 @@ class SegmentTracker(VipmlEstimator):
         Template segmenter (cloned each period). Default: ``Segmenter()``.
     max_distance : float, optional
         See :func:`match_segments`.
+    refit_k : bool, default False
+        With ``n_segments="auto"``: False chooses k at the first period and keeps it, so
+        segments persist; True chooses it again every period, so segments may appear and
+        vanish as the silhouette's preference moves.
 
     Attributes
     ----------
@@ -193,10 +197,15 @@ class SegmentTracker(VipmlEstimator):
     _fitted_attributes = ("periods_", "segmenters_", "assignments_")
 
     def __init__(
-        self, segmenter: Segmenter | None = None, *, max_distance: float | None = None
+        self,
+        segmenter: Segmenter | None = None,
+        *,
+        max_distance: float | None = None,
+        refit_k: bool = False,
     ) -> None:
         self.segmenter = segmenter
         self.max_distance = max_distance
+        self.refit_k = refit_k
 
     def fit(self, features_by_period: Mapping[Any, Any]) -> Self:
         """Fit every period in order (replacing any earlier fit).
@@ -240,9 +249,11 @@ class SegmentTracker(VipmlEstimator):
         periods = list(getattr(self, "periods_", []))
         if period in periods:
             raise DataValidationError(f"Period {period!r} is already fitted; periods: {periods}.")
-        template = self.segmenter if self.segmenter is not None else Segmenter()
-        fitted = clone(template).fit(features)
+        template = clone(self.segmenter if self.segmenter is not None else Segmenter())
         segmenters = dict(getattr(self, "segmenters_", {}))
+        if periods and not self.refit_k:
+            template.set_params(n_segments=segmenters[periods[0]].n_segments_)
+        fitted = template.fit(features)
         changes = getattr(self, "changes_", None)
         if periods:
             matches = match_segments(
@@ -309,6 +320,14 @@ class Migration:
     shares: pd.DataFrame
 
 
+def _order(*columns: pd.Series) -> list[Any]:
+    """Categories in order when a column is categorical, else the sorted values."""
+    categories = [c.cat.categories for c in columns if isinstance(c.dtype, pd.CategoricalDtype)]
+    if categories:
+        return list(dict.fromkeys(v for c in categories for v in c))
+    return sorted(set().union(*(set(c.dropna()) for c in columns)), key=str)
+
+
 def migration_matrix(
     before: pd.Series, after: pd.Series, *, order: Sequence[Any] | None = None
 ) -> Migration:
@@ -342,13 +361,7 @@ def migration_matrix(
     first = before.astype(object).reindex(customers)
     last = after.astype(object).reindex(customers)
     if order is None:
-        categories = [
-            *(s.cat.categories for s in (before, after) if isinstance(s.dtype, pd.CategoricalDtype))
-        ]
-        if categories:
-            order = list(dict.fromkeys(v for c in categories for v in c))
-        else:
-            order = sorted(set(first.dropna()) | set(last.dropna()), key=str)
+        order = _order(before, after)
     rows = [*order, *([NEW] if first.isna().any() else [])]
     columns = [*order, *([GONE] if last.isna().any() else [])]
     counts = (
@@ -390,7 +403,8 @@ def value_growth(
     Returns
     -------
     pandas.DataFrame
-        Per group (groups of ``before`` first) and for ``"(all)"``: ``n_before``, ``n_after``,
+        Per group (categories' order for a categorical ``by``, else sorted) and for
+        ``"(all)"``: ``n_before``, ``n_after``,
         ``total_before``, ``total_after``, ``total_change``, ``total_growth`` (relative),
         ``mean_before``, ``mean_after``, ``mean_change``.
 
@@ -407,8 +421,8 @@ def value_growth(
     >>> value_growth(q1, q2, by="tier")[["total_before", "total_after", "mean_change"]]
               total_before  total_after  mean_change
     tier
-    VIP              100.0        150.0        -25.0
     Standard          30.0         10.0         -5.0
+    VIP              100.0        150.0        -25.0
     (all)            130.0        160.0         10.0
     """
     for name, frame in (("before", before), ("after", after)):
@@ -417,15 +431,15 @@ def value_growth(
             raise DataValidationError(f"{name} lacks column(s) {missing}.")
 
     def summary(frame: pd.DataFrame) -> pd.DataFrame:
-        grouped = frame.groupby(frame[by].astype(object), sort=False)[value]
-        table = pd.DataFrame({"n": grouped.size(), "total": grouped.sum()})
-        table.loc["(all)"] = [len(frame), float(frame[value].sum())]
-        return table
+        grouped = frame.groupby(frame[by].astype(object))[value]
+        return pd.DataFrame({"n": grouped.size(), "total": grouped.sum()})
 
+    groups = _order(before[by], after[by])
     first, last = summary(before), summary(after)
-    groups = list(dict.fromkeys([*first.index.drop("(all)"), *last.index.drop("(all)")]))
-    first = first.reindex([*groups, "(all)"]).fillna(0.0)
-    last = last.reindex([*groups, "(all)"]).fillna(0.0)
+    first = first.reindex(groups).fillna(0.0)
+    last = last.reindex(groups).fillna(0.0)
+    first.loc["(all)"] = [len(before), float(before[value].sum())]
+    last.loc["(all)"] = [len(after), float(after[value].sum())]
     with np.errstate(divide="ignore", invalid="ignore"):
         table = pd.DataFrame(
             {
