@@ -84,15 +84,25 @@ def test_predict_on_training_data_gives_labels() -> None:
     pd.testing.assert_series_equal(segmenter.predict(table), segmenter.labels_)
 
 
-def test_minibatch_above_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_inputs_start_from_the_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = blobs(3000)
+    monkeypatch.setattr(cluster_module, "SELECTION_SAMPLE", 500)
+    monkeypatch.setattr(cluster_module, "SAMPLED_START_ABOVE", 1000)
+    for n_segments in (3, "auto"):
+        segmenter = Segmenter(n_segments=n_segments, features=FEATURES).fit(table)
+        assert segmenter.algorithm_ == "KMeans (sample start)"
+        assert adjusted_rand_score(table["group"], segmenter.labels_) > 0.9
+    full = Segmenter(n_segments=3, features=FEATURES).fit(blobs())
+    assert full.algorithm_ == "KMeans"
+
+
+def test_minibatch_on_request() -> None:
     table = blobs(2000)
-    monkeypatch.setattr(cluster_module, "MINIBATCH_ABOVE", 1000)
-    segmenter = Segmenter(n_segments=3, features=FEATURES).fit(table)
-    assert segmenter.algorithm_ == "MiniBatchKMeans"
+    segmenter = Segmenter(n_segments=3, features=FEATURES, method="minibatch", batch_size=256)
+    assert segmenter.fit(table).algorithm_ == "MiniBatchKMeans"
     assert adjusted_rand_score(table["group"], segmenter.labels_) > 0.9
-    explicit = Segmenter(n_segments=3, features=FEATURES, method="minibatch", batch_size=256)
-    assert explicit.fit(blobs()).algorithm_ == "MiniBatchKMeans"
-    assert Segmenter(n_segments=3, features=FEATURES).fit(blobs()).algorithm_ == "KMeans"
+    again = Segmenter(n_segments=3, features=FEATURES, method="minibatch", batch_size=256)
+    pd.testing.assert_series_equal(again.fit(table).labels_, segmenter.labels_)
 
 
 def test_auto_k_on_a_sample_of_large_inputs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -257,8 +257,9 @@ def tier_history(
     Returns
     -------
     pandas.DataFrame
-        One column per period, one row per customer seen in any period (sorted by id), tier
-        names as strings (missing where the customer has no value that period).
+        One column per period, one row per customer seen in any period (sorted by id), each
+        an ordered categorical of tier names (missing where the customer has no value that
+        period).
 
     Examples
     --------
@@ -285,7 +286,7 @@ def tier_history(
             previous=previous if hysteresis else None,
             exit_thresholds=exit_thresholds,
         )
-        columns[period] = tiers.astype(object)
+        columns[period] = tiers
         previous = tiers
     history = pd.DataFrame(columns)
     return history.sort_index()
