@@ -218,13 +218,13 @@ def scan_once(log: PreparedLog, until: dt.datetime | None = None) -> PreparedLog
     columns (rows up to ``until``) makes the later scans zero-copy. Other kinds are left where
     they live: polars, DuckDB and pyarrow already scan cheaply.
     """
-    if log.kind != "pandas":
+    if log.kind != "pandas" or log.frame.implementation.is_polars():
         return log
     frame = log.frame
     if until is not None:
         frame = frame.filter(nw.col("timestamp") <= nw.lit(until))
     table = frame.collect(backend="pyarrow")
-    return replace(log, frame=table.lazy(backend="duckdb"))
+    return replace(log, frame=table.lazy(backend=log.frame.implementation))
 
 
 def days_per_period(freq: Freq) -> float:
