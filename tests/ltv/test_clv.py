@@ -368,9 +368,9 @@ def test_refuses_bad_rfm(bg, spend_model, few) -> None:
         customer_lifetime_value(
             bg, spend_model, few.drop(columns="monetary_value"), horizon=4, discount_rate=0.0
         )
-    zero_spend = few.assign(monetary_value=np.where(few["frequency"] > 0, 0.0, 0.0))
-    with pytest.raises(DataValidationError, match="monetary_value <= 0"):
-        customer_lifetime_value(bg, spend_model, zero_spend, horizon=4, discount_rate=0.0)
+    negative = few.assign(monetary_value=np.where(few["frequency"] > 0, -1.0, 0.0))
+    with pytest.raises(DataValidationError, match="monetary_value < 0"):
+        customer_lifetime_value(bg, spend_model, negative, horizon=4, discount_rate=0.0)
 
 
 def test_interval_refuses_bad_level_and_draws(bg, spend_model, few) -> None:

@@ -113,6 +113,20 @@ def test_non_positive_spend_of_repeat_buyers_is_refused(rfm) -> None:
     assert (rfm.loc[rfm["frequency"] == 0, "monetary_value"] == 0).all()
 
 
+def test_zero_spend_repeat_buyers_are_scored_but_negative_spend_is_refused(model, rfm) -> None:
+    zero = rfm.copy()
+    buyer = zero.index[zero["frequency"] > 0][0]
+    zero.loc[buyer, "monetary_value"] = 0.0
+    p, q, v = (model.params_[k] for k in ("p", "q", "v"))
+    x = zero.loc[buyer, "frequency"]
+    # The posterior mean shrinks a $0 average all the way from the population mean.
+    expected = (q - 1.0) / (p * x + q - 1.0) * p * v / (q - 1.0)
+    assert model.expected_spend(zero)[buyer] == pytest.approx(expected, rel=1e-12)
+    zero.loc[buyer, "monetary_value"] = -1.0
+    with pytest.raises(DataValidationError, match="monetary_value < 0"):
+        model.expected_spend(zero)
+
+
 def test_no_repeat_buyers_is_refused() -> None:
     frame = pd.DataFrame({"frequency": [0.0, 0.0], "monetary_value": [0.0, 0.0]})
     with pytest.raises(DataValidationError, match="no customer has a repeat purchase"):

@@ -56,15 +56,20 @@ def _initial_params(columns: Sequence[FloatArray], weights: FloatArray) -> tuple
     return (1.0, 2.0, float(np.average(columns[1], weights=weights)))
 
 
-def _refuse_non_positive_spend(index: pd.Index, x: FloatArray, m: FloatArray) -> None:
-    bad = (x > 0) & (m <= 0)
+def _refuse_non_positive_spend(
+    index: pd.Index, x: FloatArray, m: FloatArray, *, allow_zero: bool = False
+) -> None:
+    """Fitting needs positive spend (log z); predicting only non-negative spend."""
+    bad = (x > 0) & ((m < 0) if allow_zero else (m <= 0))
     if bad.any():
         shown = ", ".join(str(v) for v in index[bad][:_N_SHOWN])
+        bound = "< 0" if allow_zero else "<= 0"
         raise DataValidationError(
             f"Column 'monetary_value': {int(bad.sum())} customers with repeat purchases have "
-            f"monetary_value <= 0 (customer ids [{shown}{', ...' if bad.sum() > _N_SHOWN else ''}]"
-            "). The Gamma-Gamma model needs a positive average spend: filter out "
-            "returns-only customers or use returns='net' when building the summary."
+            f"monetary_value {bound} (customer ids [{shown}"
+            f"{', ...' if bad.sum() > _N_SHOWN else ''}]). The Gamma-Gamma model needs a "
+            "positive average spend to fit: leave those customers out of `fit` (they can still "
+            "be scored when their spend is 0), or build the summary with returns='net'."
         )
 
 
@@ -246,7 +251,7 @@ class GammaGamma(VipmlEstimator):
         self._check_fitted()
         index, columns = rfm_columns(rfm, _COLUMNS)
         x, m = columns["frequency"], columns["monetary_value"]
-        _refuse_non_positive_spend(index, x, m)
+        _refuse_non_positive_spend(index, x, m, allow_zero=True)
         return index, x, m
 
     def expected_spend(self, rfm: Any) -> pd.Series:
