@@ -258,21 +258,23 @@ def segment_profile(
         {"n_customers": sizes, "customer_share": sizes / len(table)},
         index=pd.Index(segments, name="segment"),
     )
-    if revenue is not None and revenue in table:
-        total, _ = sums(revenue)
-        profile["revenue_share"] = total / total.sum()
-        profile["revenue_per_customer"] = total / sizes
-    if value is not None and value in table:
-        total, _ = sums(value)
-        profile["value_share"] = total / total.sum()
-        profile["mean_value"] = total / sizes
-    if churn_risk is not None and churn_risk in table:
-        total, count = sums(churn_risk)
-        profile["churn_risk"] = total / count
-    means = [c for c in (*_RFM_MEANS, *extra) if c in table and c not in profile]
-    for column in dict.fromkeys(means):
-        total, count = sums(column)
-        profile[column] = total / count
+    # An all-missing column gives NaN means, not warnings.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if revenue is not None and revenue in table:
+            total, _ = sums(revenue)
+            profile["revenue_share"] = total / total.sum()
+            profile["revenue_per_customer"] = total / sizes
+        if value is not None and value in table:
+            total, _ = sums(value)
+            profile["value_share"] = total / total.sum()
+            profile["mean_value"] = total / sizes
+        if churn_risk is not None and churn_risk in table:
+            total, count = sums(churn_risk)
+            profile["churn_risk"] = total / count
+        means = [c for c in (*_RFM_MEANS, *extra) if c in table and c not in profile]
+        for column in dict.fromkeys(means):
+            total, count = sums(column)
+            profile[column] = total / count
     return profile
 
 
