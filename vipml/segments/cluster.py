@@ -334,7 +334,7 @@ class Segmenter(VipmlEstimator):
     **Algorithm.** ``method="kmeans"`` (default) uses scikit-learn's KMeans (k-means++,
     :data:`N_INIT` restarts, Lloyd iterations). Above :data:`SAMPLED_START_ABOVE` customers the
     restarts run on the seeded selection sample and one Lloyd run on every customer starts from
-    the best of them: on 1e5 to 1e6 customers that is 2 to 3.5 times faster than restarting on
+    the best of them: on 1e5 to 1e6 customers that is 1.5 to 3.5 times faster than restarting on
     everyone, for the same inertia (``benchmarks/bench_segments.py``). ``method="minibatch"``
     uses MiniBatchKMeans (batches of ``batch_size``, default :data:`DEFAULT_BATCH_SIZE`). It is
     not chosen automatically: scikit-learn 1.9 draws every mini-batch with a weighted sampler
