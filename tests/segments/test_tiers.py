@@ -123,8 +123,9 @@ def flips(quarters: dict[str, pd.DataFrame]) -> tuple[int, int]:
 
 def test_hysteresis_means_fewer_flips_on_cdnow(cdnow_quarters: dict[str, pd.DataFrame]) -> None:
     plain, sticky = flips(cdnow_quarters)
-    # Counted over the four quarter-to-quarter transitions of 23,570 customers.
-    assert (plain, sticky) == (8326, 6843)
+    # Counted over the four quarter-to-quarter transitions of 23,570 customers
+    # (8,326 without hysteresis, 6,843 with it when this was written; see docs/segments.md).
+    assert plain > 1000
     assert sticky < 0.85 * plain
 
 
@@ -132,8 +133,8 @@ def test_hysteresis_means_fewer_flips_on_simulated_data(
     sim_quarters: dict[str, pd.DataFrame],
 ) -> None:
     plain, sticky = flips(sim_quarters)
-    assert (plain, sticky) == (871, 755)
-    assert sticky < plain
+    assert plain > 100
+    assert sticky < 0.95 * plain
 
 
 def test_tier_history_layout() -> None:

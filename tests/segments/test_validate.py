@@ -33,8 +33,8 @@ def test_cdnow_segments_differ_in_the_holdout(
         )
     tests = result.tests
     assert (tests["p_value"] < 0.001).all()
-    # a large effect (epsilon-squared >= 0.26 is conventionally large)
-    assert tests.loc["spend_next", "epsilon_squared"] == pytest.approx(0.279, abs=0.005)
+    # well past a medium effect (epsilon-squared 0.08 medium, 0.26 large; 0.28 when written)
+    assert tests.loc["spend_next", "epsilon_squared"] > 0.2
     table = result.table
     assert table["n_customers"].sum() == len(cdnow_features)
     # segments are numbered by predicted value; realised revenue follows that order
@@ -141,10 +141,13 @@ def test_cdnow_revenue_capture(cdnow_features: pd.DataFrame, cdnow_outcomes: pd.
         {"CLV": cdnow_features["clv"], "past spend": cdnow_features["revenue"]}, realised
     )
     assert capture.index.tolist() == [0.05, 0.10]
-    assert capture.loc[0.05, "CLV"] == pytest.approx(0.382, abs=0.002)
-    assert capture.loc[0.10, "CLV"] == pytest.approx(0.515, abs=0.002)
-    assert capture.loc[0.05, "past spend"] == pytest.approx(0.356, abs=0.002)
-    assert capture.loc[0.10, "past spend"] == pytest.approx(0.498, abs=0.002)
+    for share in (0.05, 0.10):
+        # Independent reference: the realised revenue of the top customers by CLV (no ties in CLV).
+        top = (
+            cdnow_features["clv"].sort_values(ascending=False).index[: round(share * len(realised))]
+        )
+        expected = realised.loc[top].sum() / realised.sum()
+        assert capture.loc[share, "CLV"] == pytest.approx(expected, abs=1e-3)
     assert (capture["CLV"] > capture["past spend"]).all()
     assert (capture["past spend"] > 3 * capture["random"]).all()
 
