@@ -86,6 +86,7 @@ def demo(
     _print_rfm_overview(rfm, segments)
     values, report = _cdnow_lifetime_value(split)
     typer.echo("\n" + _indent(str(report)))
+    value_segments, tiers = _cdnow_segments(cdnow, rfm, values, split)
     folder = output / "cdnow"
     written += [
         _write(rfm, folder / "rfm_summary.csv"),
@@ -93,6 +94,8 @@ def demo(
         _write(segments, folder / "rfm_segments.csv"),
         _write(cycle, folder / "purchase_cycle.csv"),
         _write(values, folder / "lifetime_value.csv"),
+        _write(value_segments, folder / "value_segments.csv"),
+        _write(tiers, folder / "vip_tiers.csv"),
     ]
 
     typer.echo(f"\nSimulated shop: {customers:,} customers, 2024-2025, seed {seed}")
@@ -135,14 +138,10 @@ def _cdnow_lifetime_value(split: pd.DataFrame) -> tuple[pd.DataFrame, object]:
     calibration = split[["frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"]]
     calibration = calibration.rename(columns=lambda c: c.removesuffix("_cal"))
     purchases = BetaGeo().fit(calibration)
-    # Gamma-Gamma models positive spend: repeat buyers whose repeat purchases net to $0 have
-    # no spend to learn from or to predict.
-    valued = (calibration["frequency"] == 0) | (calibration["monetary_value"] > 0)
-    if not valued.all():
-        typer.echo(
-            f"  {int((~valued).sum())} repeat buyer(s) with $0 repeat spend left out of value"
-        )
-    spend = GammaGamma().fit(calibration[valued])
+    # Gamma-Gamma learns from positive spend; repeat buyers whose repeat purchases net to $0
+    # are scored (shrunk towards the population mean) but not fitted on.
+    positive = (calibration["frequency"] > 0) & (calibration["monetary_value"] > 0)
+    spend = GammaGamma().fit(calibration[positive])
     duration = float(split["duration_holdout"].iloc[0])
     typer.echo(
         "\n  BG/NBD on the calibration period: "
@@ -154,20 +153,51 @@ def _cdnow_lifetime_value(split: pd.DataFrame) -> tuple[pd.DataFrame, object]:
         + ", ".join(f"{k}={v:.3f}" for k, v in spend.params_.items())
     )
     clv = customer_lifetime_value_interval(
-        purchases, spend, calibration[valued], horizon=duration, discount_rate=0.0, n_draws=200
+        purchases, spend, calibration, horizon=duration, discount_rate=0.0, n_draws=200
     )
     values = pd.DataFrame(
         {
             "p_alive": purchases.p_alive(calibration),
             "expected_purchases": purchases.expected_purchases(calibration, duration),
-            "expected_spend": spend.expected_spend(calibration[valued]),
+            "expected_spend": spend.expected_spend(calibration),
             "clv": clv["estimate"],
             "clv_lower": clv["lower"],
             "clv_upper": clv["upper"],
         }
     )
-    report = evaluate_holdout(purchases, split[valued], spend_model=spend)
+    report = evaluate_holdout(purchases, split, spend_model=spend)
     return values, report
+
+
+def _cdnow_segments(
+    cdnow: pd.DataFrame, rfm: pd.DataFrame, values: pd.DataFrame, split: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Value segments and VIP tiers at the cutoff, checked against the holdout's revenue."""
+    from vipml.segments import Segmenter, revenue_capture, vip_tiers
+
+    revenue = cdnow[cdnow["timestamp"] <= CDNOW_CUTOFF].groupby("customer_id")["amount"].sum()
+    features = rfm.assign(
+        clv=values["clv"],
+        churn_risk=1.0 - values["p_alive"],
+        revenue=revenue,
+    )
+    segmenter = Segmenter(n_segments=5).fit(features)
+    profile = segmenter.profile_
+    shown = profile[["name", "n_customers", "revenue_share", "value_share", "mean_value"]]
+    typer.echo("\n  Value segments (k-means on frequency, spend, recency and CLV):")
+    typer.echo(_indent(shown.to_string(float_format=lambda v: f"{v:.3f}")))
+    tiers = vip_tiers(values["clv"])
+    realised = (split["frequency_holdout"] * split["monetary_value_holdout"]).rename("revenue")
+    capture = revenue_capture({"CLV tiers": values["clv"], "past spend": revenue}, realised)
+    typer.echo(
+        "\n  VIP tiers by CLV: " + ", ".join(f"{k} {v:,}" for k, v in tiers.value_counts().items())
+    )
+    typer.echo("  Share of holdout revenue captured by the top customers:")
+    typer.echo(_indent(capture.to_string(float_format=lambda v: f"{v:.1%}")))
+    labelled = features.assign(
+        segment=segmenter.labels_, segment_name=segmenter.labels_.map(segmenter.names_)
+    )
+    return labelled, tiers.to_frame()
 
 
 def _print_recovery(rfm: pd.DataFrame, truth: dict[str, float]) -> None:
