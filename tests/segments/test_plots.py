@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from vipml.errors import DataValidationError
+from vipml.plotting import plot_migration, plot_profile
 from vipml.segments import Segmenter, SegmentTracker, migration_matrix
-from vipml.segments._plots import plot_migration, plot_profile
 
 
 @pytest.fixture(autouse=True)

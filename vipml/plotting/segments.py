@@ -1,8 +1,7 @@
 """Plots of segments: migration matrix heat map and segment profile chart (matplotlib, lazy).
 
 matplotlib is imported inside each function, so importing this module works without it. Each
-function draws on the given Axes (or a new figure's) and returns the Axes. These will move to
-:mod:`vipml.plotting`.
+function draws on the given Axes (or a new figure's) and returns the Axes.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.errors import DataValidationError
+from vipml.plotting._axes import axes_or_new
 from vipml.segments.migration import Migration
 
 if TYPE_CHECKING:
@@ -22,19 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["plot_migration", "plot_profile"]
 
 _SHARE_COLUMNS = ("customer_share", "revenue_share", "value_share")
-
-
-def _axes(ax: Axes | None) -> Axes:
-    """The given Axes, or a new figure's; a clear message when matplotlib is missing."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            "Segment plots need matplotlib, an optional extra: pip install vipml[plot]"
-        ) from exc
-    if ax is None:
-        _, ax = plt.subplots()
-    return ax
 
 
 def plot_migration(
@@ -79,7 +66,7 @@ def plot_migration(
         raise DataValidationError(
             f"plot_migration takes a Migration or a DataFrame, got {type(migration).__name__}."
         )
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     grid = share_table.to_numpy(dtype=np.float64)
     image = ax.imshow(grid, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     shown = grid if shares else counts.to_numpy()
@@ -148,7 +135,7 @@ def plot_profile(
             f"profile has none of the columns {list(columns or _SHARE_COLUMNS)}; pass "
             "Segmenter.profile_ or name the columns to draw."
         )
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     labels = (
         profile["name"].astype(str).tolist()
         if "name" in profile

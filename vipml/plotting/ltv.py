@@ -24,6 +24,7 @@ from vipml.features._periods import EPOCH, Freq, period_of, time_scale
 from vipml.features.rfm import check_cutoff_after_first, purchase_periods
 from vipml.ltv._base import FloatArray, PurchaseModel
 from vipml.ltv.evaluate import holdout_table
+from vipml.plotting._axes import axes_or_new
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,19 +37,6 @@ __all__ = [
 ]
 
 _UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks"}
-
-
-def _axes(ax: Axes | None) -> Axes:
-    """The given Axes, or a new figure's; a clear message when matplotlib is missing."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            "vipml.plotting needs matplotlib, an optional extra: pip install vipml[plot]"
-        ) from exc
-    if ax is None:
-        _, ax = plt.subplots()
-    return ax
 
 
 def _check_max_frequency(max_frequency: Any) -> int:
@@ -114,7 +102,7 @@ def plot_calibration_holdout(
     >>> [line.get_label() for line in ax.get_lines()]
     ['actual', 'BG/NBD']
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     table = holdout_table(purchase_model, frame, max_frequency=max_frequency)
     positions = np.arange(len(table))
     ax.plot(positions, table["actual"].to_numpy(), marker="o", label="actual")
@@ -236,7 +224,7 @@ def plot_frequency_histogram(
     >>> len(ax.patches)
     8
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     observed, expected = expected_frequency_counts(purchase_model, rfm, max_frequency=max_frequency)
     positions = np.arange(observed.size)
     width = 0.4
@@ -410,7 +398,7 @@ def plot_cumulative_tracking(
     >>> [line.get_label() for line in ax.get_lines()][:2]
     ['actual', 'BG/NBD']
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     curve = cumulative_tracking(
         purchase_model,
         transactions,
@@ -488,7 +476,7 @@ def plot_p_alive_matrix(
     >>> ax.images[0].get_array().shape
     (6, 40)
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     _, x, _, age = purchase_model._arrays(rfm)
     top = int(x.max()) if max_frequency is None else max_frequency
     if not (isinstance(top, numbers.Integral) and top >= 0):
