@@ -33,7 +33,13 @@ from vipml.data.validate import (
 )
 from vipml.errors import DataValidationError, DataWarning
 from vipml.features._periods import EPOCH, Freq, period_of, time_scale
-from vipml.features.rfm import check_cutoff_after_first, purchase_periods
+from vipml.features.rfm import (
+    check_cutoff_after_first,
+    micro_sum,
+    micro_units,
+    micro_value,
+    purchase_periods,
+)
 
 __all__ = [
     "CYCLE_COLUMNS",
@@ -238,15 +244,43 @@ def days_per_period(freq: Freq) -> float:
     return time_scale(freq, "D")
 
 
+#: Length of one purchase period in days as an exact fraction (numerator, denominator).
+_DAYS_PER_PERIOD = {"H": (1, 24), "D": (1, 1), "W": (7, 1)}
+
+
+def _gap_statistics(n: Any, total: Any, squares: Any, freq: Freq) -> tuple[Any, Any]:
+    """Mean and sample standard deviation (ddof=1) of gaps, in days, from exact integer sums.
+
+    ``n``, ``total`` and ``squares`` are the number of gaps and the Int64 sums of the gaps and
+    of their squares, in periods. The engine adds integers, exactly and in any order, so the
+    features are the same bit for bit in every run; the rest is per-customer float arithmetic:
+    the mean is one division, the variance ``(n Σx² - (Σx)²) / (n (n - 1))`` has an exact
+    integer numerator (no cancellation) and one division, then a square root. Gaps are at least one period and add
+    up to the customer's span ``S`` in periods, so every integer stays below ``S**3``: exact in
+    Int64 for spans under 2e6 periods (over 200 years of hours) and exactly representable as a
+    float under 2e5 periods (23 years of hours; a longer span only rounds once, the same way
+    every run).
+    """
+    numerator, denominator = _DAYS_PER_PERIOD[freq]
+    mean = nw.when(n > 0).then(
+        (total * numerator).cast(nw.Float64) / (n * denominator).cast(nw.Float64)
+    )
+    spread = (n * squares - total * total).cast(nw.Float64) * float(numerator**2)
+    variance = spread / ((n * (n - 1)).cast(nw.Float64) * float(denominator**2))
+    return mean, nw.when(n > 1).then(variance.sqrt())
+
+
 def _window_stats(
     log: PreparedLog, start: dt.datetime, end: dt.datetime, freq: Freq, returns: ReturnsPolicy
 ) -> Any:
-    """Purchase periods and their spend among the rows with ``start < timestamp <= end``."""
+    """Purchase periods and their exact spend in micro-units among rows in ``(start, end]``."""
     rows = replace(log, frame=log.frame.filter(nw.col("timestamp") > nw.lit(start)))
     return (
         purchase_periods(rows, end, freq, returns)
         .group_by("customer_id")
-        .agg(nw.len().cast(nw.Int64).alias("count"), nw.col("spend").sum().alias("spend"))
+        .agg(
+            nw.len().cast(nw.Int64).alias("count"), micro_sum(nw.col("spend_micros")).alias("spend")
+        )
     )
 
 
@@ -261,61 +295,72 @@ def cycle_frame(
     scale = days_per_period(freq)
     cutoff_period = period_of(cutoff_end, freq)
     periods = purchase_periods(log, cutoff_end, freq, returns)
-    previous = nw.col("period").shift(1).over("customer_id", order_by="period")
+    # Gaps between consecutive purchase periods, in periods: integers, summed exactly.
+    step = nw.col("period") - nw.col("period").shift(1).over("customer_id", order_by="period")
     gaps = (
-        periods.with_columns(gap=((nw.col("period") - previous) * scale).cast(nw.Float64))
+        periods.with_columns(step=step)
+        .with_columns(gap=(nw.col("step") * scale).cast(nw.Float64))
         .group_by("customer_id")
         .agg(
-            nw.col("gap").mean().alias("gap_mean_days"),
+            nw.col("step").count().cast(nw.Int64).alias("_n_gaps"),
+            nw.col("step").sum().cast(nw.Int64).alias("_gap_sum"),
+            (nw.col("step") * nw.col("step")).sum().cast(nw.Int64).alias("_gap_squares"),
+            # An order statistic (the middle gap, or half the sum of the two middle ones):
+            # it does not depend on the order rows are added in.
             nw.col("gap").median().alias("gap_median_days"),
-            nw.col("gap").std(ddof=1).alias("gap_std_days"),
             nw.col("period").max().alias("last_period"),
         )
     )
+    gap_mean, gap_std = _gap_statistics(
+        nw.col("_n_gaps"), nw.col("_gap_sum"), nw.col("_gap_squares"), freq
+    )
     last = _window_stats(log, cutoff_end - window, cutoff_end, freq, returns).rename(
-        {"count": "count_last_window", "spend": "spend_last_window"}
+        {"count": "count_last_window", "spend": "_last_micros"}
     )
     prev = _window_stats(log, cutoff_end - 2 * window, cutoff_end - window, freq, returns).rename(
-        {"count": "count_prev_window", "spend": "spend_prev_window"}
+        {"count": "count_prev_window", "spend": "_prev_micros"}
     )
-    amount = nw.col("amount")
+    amount, micros = nw.col("amount"), nw.col("micros")
     returned = (
         log.frame.filter(nw.col("timestamp") <= nw.lit(cutoff_end))
+        .with_columns(micros=micro_units("amount"))
         .group_by("customer_id")
         .agg(
-            nw.when(amount < 0).then(-amount).otherwise(nw.lit(0.0)).sum().alias("returned"),
-            nw.when(amount > 0).then(amount).otherwise(nw.lit(0.0)).sum().alias("bought"),
+            micro_sum(nw.when(amount < 0).then(-micros).otherwise(0)).alias("_returned"),
+            micro_sum(nw.when(amount > 0).then(micros).otherwise(0)).alias("_bought"),
             count_where(amount < 0).alias("n_returns"),
         )
     )
-    gap_mean, gap_median = nw.col("gap_mean_days"), nw.col("gap_median_days")
+    gap_median = nw.col("gap_median_days")
+    last_micros = nw.col("_last_micros").fill_null(0)
+    prev_micros = nw.col("_prev_micros").fill_null(0)
     return (
         gaps.join(last, on="customer_id", how="left")
         .join(prev, on="customer_id", how="left")
         .join(returned, on="customer_id", how="left")
         .with_columns(
-            gap_mean.fill_null(_NAN),
+            gap_mean.fill_null(_NAN).alias("gap_mean_days"),
             gap_median.fill_null(_NAN),
-            nw.col("gap_std_days").fill_null(_NAN),
+            gap_std.fill_null(_NAN).alias("gap_std_days"),
             days_since_last_purchase=((nw.lit(cutoff_period) - nw.col("last_period")) * scale).cast(
                 nw.Float64
             ),
-            spend_last_window=nw.col("spend_last_window").fill_null(0.0).cast(nw.Float64),
-            spend_prev_window=nw.col("spend_prev_window").fill_null(0.0).cast(nw.Float64),
+            spend_last_window=micro_value(last_micros),
+            spend_prev_window=micro_value(prev_micros),
+            spend_trend=micro_value(last_micros - prev_micros),
             count_last_window=nw.col("count_last_window").fill_null(0).cast(nw.Int64),
             count_prev_window=nw.col("count_prev_window").fill_null(0).cast(nw.Int64),
-            return_share=nw.when(nw.col("returned") == 0)
+            return_share=nw.when(nw.col("_returned") == 0)
             .then(nw.lit(0.0))
-            .when(nw.col("bought") > 0)
-            .then(nw.col("returned") / nw.col("bought"))
+            .when(nw.col("_bought") > 0)
+            .then(nw.col("_returned").cast(nw.Float64) / nw.col("_bought").cast(nw.Float64))
             .otherwise(nw.lit(_NAN))
             .cast(nw.Float64),
             n_returns=nw.col("n_returns").fill_null(0).cast(nw.Int64),
         )
         .with_columns(
-            gap_cv=(nw.col("gap_std_days") / gap_mean).fill_null(_NAN),
+            gap_cv=(nw.col("gap_std_days") / nw.col("gap_mean_days")).fill_null(_NAN),
             overdue_ratio=(nw.col("days_since_last_purchase") / gap_median).fill_null(_NAN),
-            spend_trend=nw.col("spend_last_window") - nw.col("spend_prev_window"),
             count_trend=nw.col("count_last_window") - nw.col("count_prev_window"),
         )
         .select("customer_id", *CYCLE_COLUMNS)
@@ -376,6 +421,13 @@ def purchase_cycle_features(
           amount (sum of positive amounts), from the raw rows whatever the returns policy; 0
           without returns, NaN when there are returns but nothing positive was bought;
         - ``n_returns``: number of rows with a negative amount.
+
+        Every feature is the same bit for bit in every run, whatever the engine's threads do:
+        amounts are summed exactly in integer micro-units (1e-6 of the currency unit; amounts
+        are rounded to that resolution first, see :func:`vipml.features.rfm.micro_units`),
+        gap means and standard deviations come from exact integer sums of the gaps (in
+        periods) and of their squares, and each float is computed per customer from those
+        integers.
 
         Counts are Int64, the rest Float64. pandas input gives a frame indexed by
         ``customer_id``; other kinds give their own frame with a ``customer_id`` column

@@ -28,6 +28,7 @@ from vipml.features.cycle import (
     parse_duration,
     scan_once,
 )
+from vipml.features.rfm import micro_sum, micro_units, micro_value
 
 __all__ = ["EngagementLayout", "engagement_features"]
 
@@ -151,6 +152,9 @@ def engagement_frame(log: PreparedLog, cutoff_end: dt.datetime, layout: Engageme
     if layout.has_value:
         # NaN and null both mean "no value" (pandas NaN reaches DuckDB as null anyway).
         events = events.with_columns(value=nw.when(~nw.col("value").is_nan()).then(nw.col("value")))
+        # Values are averaged from exact integer sums of micro-units (resolution 1e-6), so the
+        # means do not depend on the order in which the engine adds rows.
+        events = events.with_columns(_value_micros=micro_units("value"))
     cutoff_day = day_of(cutoff_end)
     aggregates: list[Any] = []
     for name, raw in layout.event_types:
@@ -200,21 +204,24 @@ def engagement_frame(log: PreparedLog, cutoff_end: dt.datetime, layout: Engageme
             nw.col("channel_switch_rate"),
         ]
     if layout.has_value:
-        value = nw.col("value")
+        value, micros = nw.col("value"), nw.col("_value_micros")
+        valued = ~value.is_null()
         split = timestamp > nw.lit(cutoff_end - VALUE_TREND_WINDOW)
         aggregates += [
-            value.mean().alias("value_mean"),
-            nw.when(split).then(value).mean().alias("_recent"),
-            nw.when(~split).then(value).mean().alias("_before"),
+            micro_sum(nw.when(valued).then(micros).otherwise(0)).alias("_value_sum"),
+            count_where(valued).alias("_value_n"),
+            micro_sum(nw.when(valued & split).then(micros).otherwise(0)).alias("_recent_sum"),
+            count_where(valued & split).alias("_recent_n"),
             count_where((value < 0).fill_null(False)).alias("n_negative_values"),
         ]
+        recent = micro_value("_recent_sum", "_recent_n")
+        before = micro_value(
+            nw.col("_value_sum") - nw.col("_recent_sum"), nw.col("_value_n") - nw.col("_recent_n")
+        )
         finals += [
-            nw.col("value_mean").fill_null(_NAN).cast(nw.Float64),
+            micro_value("_value_sum", "_value_n").fill_null(_NAN).alias("value_mean"),
             nw.col("value_last").fill_null(_NAN).cast(nw.Float64),
-            (nw.col("_recent") - nw.col("_before"))
-            .fill_null(_NAN)
-            .cast(nw.Float64)
-            .alias("value_trend"),
+            (recent - before).fill_null(_NAN).cast(nw.Float64).alias("value_trend"),
             nw.col("n_negative_values"),
         ]
     counts = [nw.col(c) for c in layout.columns[: len(layout.event_types) * len(layout.windows)]]
@@ -322,7 +329,10 @@ def engagement_features(
         - with a ``value`` column (null or NaN means no value): ``value_mean``; ``value_last``,
           the value of the latest event that has one (same tie-break); ``value_trend``, the
           mean value over the last 30 days minus the mean before them (NaN when either has no
-          value); ``n_negative_values``.
+          value); ``n_negative_values``. Means are computed from exact integer sums of the
+          values in micro-units (values are rounded to 1e-6 first, see
+          :func:`vipml.features.rfm.micro_units`), so they are the same bit for bit in every
+          run.
 
         Counts are Int64, the rest Float64. pandas input gives a frame indexed by
         ``customer_id``; other kinds give their own frame with a ``customer_id`` column (lazy

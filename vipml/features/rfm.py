@@ -24,12 +24,58 @@ from vipml.features._periods import Freq, period_number, period_of, time_scale
 
 __all__ = [
     "DEFAULT_SEGMENT_RULES",
+    "MICRO",
     "SegmentRule",
+    "micro_units",
+    "micro_value",
     "purchase_periods",
     "rfm_scores",
     "rfm_segments",
     "rfm_summary",
 ]
+
+
+#: Money and event values are summed in integer millionths of their unit ("micro-units").
+MICRO = 1_000_000
+
+
+def micro_units(column: str) -> Any:
+    """Expression: a float column as an integer number of millionths (Int64).
+
+    Values are rounded to the nearest millionth, halves away from zero (so ``x`` and ``-x``
+    always cancel), with the same arithmetic on every backend (``round`` itself rounds halves
+    differently on polars and DuckDB). Sums of micro-units are exact integer sums: they do not
+    depend on the order in which a multi-threaded engine adds the rows, so features are the
+    same bit for bit from run to run. The resolution is 1e-6 of the unit (of a currency unit
+    for amounts); a magnitude must stay below 9.2e12 units for the Int64 to hold it.
+    """
+    scaled = nw.col(column) * MICRO
+    return (
+        nw.when(scaled < 0)
+        .then(-((-scaled + 0.5).floor()))
+        .otherwise((scaled + 0.5).floor())
+        .cast(nw.Int64)
+    )
+
+
+def micro_sum(expression: Any) -> Any:
+    """Aggregation: the exact Int64 sum of an Int64 micro-unit expression (0 when empty)."""
+    return expression.sum().cast(nw.Int64)
+
+
+def micro_value(total: Any, count: Any = None) -> Any:
+    """Expression: a float from an exact micro-unit sum, divided by a count when given.
+
+    One float division of two exactly represented integers (below 2**53, i.e. sums below
+    9.0e9 units and counts below 9.0e9), so the result is the correctly rounded quotient,
+    identical on every backend and in every run. ``total`` and ``count`` are column names or
+    expressions; with a count of 0 the result is null.
+    """
+    total = nw.col(total) if isinstance(total, str) else total
+    if count is None:
+        return total.cast(nw.Float64) / float(MICRO)
+    count = nw.col(count) if isinstance(count, str) else count
+    return nw.when(count > 0).then(total.cast(nw.Float64) / (count.cast(nw.Float64) * float(MICRO)))
 
 
 def purchase_periods(
@@ -40,60 +86,72 @@ def purchase_periods(
     Rows after ``cutoff_end`` are dropped first. Under ``returns="net"`` a return carrying an
     order id is netted into that order, which keeps the timestamp of its first purchase row;
     other returns are netted into the period they fall in. A period counts as a purchase when
-    it holds a row with a non-negative amount (zero-value purchases count, as in ``lifetimes``).
-    Under ``returns="exclude"`` negative rows are dropped.
+    it holds a row with a non-negative amount (an order counts when its net amount is
+    non-negative; zero-value purchases count, as in ``lifetimes``). Under
+    ``returns="exclude"`` negative rows are dropped.
+
+    Amounts are converted once to integer micro-units (1e-6 of the currency unit, see
+    :func:`micro_units`) and every sum is an exact integer sum, so the spend does not depend
+    on the order in which the engine adds rows: the result is the same bit for bit in every
+    run. Columns: ``customer_id``, ``period`` and ``spend_micros`` (Int64 net spend in
+    micro-units; divide by :data:`MICRO` for currency units).
     """
     rows = log.frame.filter(nw.col("timestamp") <= nw.lit(cutoff_end))
     if returns == "exclude":
         rows = rows.filter(nw.col("amount") >= 0)
-    elif "order_id" in log.columns:
+    rows = rows.with_columns(micros=micro_units("amount"), purchase=nw.col("amount") >= 0)
+    if returns != "exclude" and "order_id" in log.columns:
         rows = _net_into_orders(rows)
     return (
         rows.with_columns(period=period_number(freq))
         .group_by("customer_id", "period")
-        .agg(nw.col("amount").sum().alias("spend"), nw.col("amount").max().alias("top_amount"))
-        .filter(nw.col("top_amount") >= 0)
-        .select("customer_id", "period", "spend")
+        .agg(micro_sum(nw.col("micros")).alias("spend_micros"), nw.col("purchase").any())
+        .filter(nw.col("purchase"))
+        .select("customer_id", "period", "spend_micros")
     )
 
 
 def _net_into_orders(rows: Any) -> Any:
     with_order = rows.filter(~nw.col("order_id").is_null())
     orders = with_order.group_by("customer_id", "order_id").agg(
-        nw.when(nw.col("amount") >= 0).then(nw.col("timestamp")).min().alias("purchased_at"),
+        nw.when(nw.col("purchase")).then(nw.col("timestamp")).min().alias("purchased_at"),
         nw.col("timestamp").min().alias("first_seen"),
-        nw.col("amount").sum().alias("amount"),
+        micro_sum(nw.col("micros")).alias("micros"),
     )
     netted = orders.select(
         "customer_id",
         nw.coalesce("purchased_at", "first_seen").alias("timestamp"),
+        "micros",
         # An order whose rows are all returns stays a return, whatever its net amount.
-        nw.when(nw.col("purchased_at").is_null())
-        .then(-nw.col("amount").abs())
-        .otherwise(nw.col("amount"))
-        .alias("amount"),
+        (~nw.col("purchased_at").is_null() & (nw.col("micros") >= 0)).alias("purchase"),
     )
-    loose = rows.filter(nw.col("order_id").is_null()).select("customer_id", "timestamp", "amount")
+    loose = rows.filter(nw.col("order_id").is_null()).select(
+        "customer_id", "timestamp", "micros", "purchase"
+    )
     return nw.concat([netted, loose], how="vertical")
 
 
 def summarise_periods(periods: Any, cutoff_period: int, scale: float) -> Any:
+    """Lazy RFM summary of :func:`purchase_periods` (monetary value from exact integer sums)."""
     first = nw.col("period").min().over("customer_id")
+    repeat_spend = nw.when(nw.col("period") > first).then(nw.col("spend_micros")).otherwise(0)
     return (
-        periods.with_columns(repeat_spend=nw.when(nw.col("period") > first).then(nw.col("spend")))
+        periods.with_columns(repeat_spend=repeat_spend)
         .group_by("customer_id")
         .agg(
             nw.col("period").min().alias("first"),
             nw.col("period").max().alias("last"),
-            nw.len().alias("n_periods"),
-            nw.col("repeat_spend").mean().alias("monetary_value"),
+            nw.len().cast(nw.Int64).alias("n_periods"),
+            micro_sum(nw.col("repeat_spend")).alias("repeat_spend"),
         )
         .select(
             "customer_id",
             (nw.col("n_periods") - 1).cast(nw.Float64).alias("frequency"),
             ((nw.col("last") - nw.col("first")) * scale).cast(nw.Float64).alias("recency"),
             ((cutoff_period - nw.col("first")) * scale).cast(nw.Float64).alias("T"),
-            nw.col("monetary_value").fill_null(0.0).cast(nw.Float64),
+            micro_value("repeat_spend", nw.col("n_periods") - 1)
+            .fill_null(0.0)
+            .alias("monetary_value"),
         )
     )
 
@@ -125,6 +183,11 @@ def rfm_summary(
     first); ``recency`` is the time from the first to the last purchase period; ``T`` is the
     time from the first purchase period to the cutoff's period; ``monetary_value`` is the mean
     net spend of the repeat periods (0 for customers without repeat purchases).
+
+    Spend is summed exactly in integer micro-units (1e-6 of the currency unit: amounts are
+    rounded to that resolution first) and the mean is one division of that exact sum by the
+    count, so the result is the same bit for bit in every run, on every backend, whatever the
+    number of threads.
 
     Parameters
     ----------

@@ -34,7 +34,13 @@ from vipml.features.engagement import (
     engagement_layout,
     parse_windows,
 )
-from vipml.features.rfm import check_cutoff_after_first, purchase_periods, summarise_periods
+from vipml.features.rfm import (
+    check_cutoff_after_first,
+    micro_sum,
+    micro_value,
+    purchase_periods,
+    summarise_periods,
+)
 
 __all__ = ["LABEL_COLUMNS", "calibration_holdout", "labels_after", "training_snapshots"]
 
@@ -66,6 +72,9 @@ def calibration_holdout(
     One deliberate difference: ``lifetimes`` averages holdout spend per *transaction row* but
     calibration spend per *period*; vipml uses periods for both, so the two columns measure the
     same thing. They coincide whenever a customer has at most one row per period.
+
+    Spend is summed exactly in integer micro-units (1e-6 of the currency unit, as in
+    :func:`rfm_summary`), so both monetary values are the same bit for bit in every run.
 
     Parameters
     ----------
@@ -123,8 +132,13 @@ def calibration_holdout(
         periods.filter(nw.col("period") > calibration_period)
         .group_by("customer_id")
         .agg(
-            nw.len().cast(nw.Float64).alias("frequency_holdout"),
-            nw.col("spend").mean().alias("monetary_value_holdout"),
+            nw.len().cast(nw.Int64).alias("_n_holdout"),
+            micro_sum(nw.col("spend_micros")).alias("_spend_holdout"),
+        )
+        .select(
+            "customer_id",
+            nw.col("_n_holdout").cast(nw.Float64).alias("frequency_holdout"),
+            micro_value("_spend_holdout", "_n_holdout").alias("monetary_value_holdout"),
         )
     )
     duration = (period_of(observation_stop, freq) - calibration_period) * scale
@@ -150,6 +164,7 @@ def future_purchases(
     """Purchase periods and net spend among the rows in ``(cutoff_end, cutoff_end + horizon]``.
 
     Only customers with a purchase in the horizon appear; join and fill with :func:`fill_labels`.
+    The spend is an exact integer sum of micro-units turned into a float by one division.
     """
     after = replace(log, frame=log.frame.filter(nw.col("timestamp") > nw.lit(cutoff_end)))
     return (
@@ -157,8 +172,9 @@ def future_purchases(
         .group_by("customer_id")
         .agg(
             nw.len().cast(nw.Int64).alias("purchases_next"),
-            nw.col("spend").sum().cast(nw.Float64).alias("spend_next"),
+            micro_sum(nw.col("spend_micros")).alias("_spend_next"),
         )
+        .select("customer_id", "purchases_next", micro_value("_spend_next").alias("spend_next"))
     )
 
 
@@ -237,8 +253,10 @@ def labels_after(
     DataFrame
         One row per customer with a purchase at or before the cutoff: ``purchases_next``
         (purchase periods in the horizon, Int64), ``spend_next`` (their net spend; a period
-        holding only returns is not a purchase and adds nothing) and ``churned`` (bool: no
-        purchase in the horizon). pandas input gives a frame indexed by ``customer_id``.
+        holding only returns is not a purchase and adds nothing; summed exactly at a
+        resolution of 1e-6 currency units, so it is the same bit for bit in every run) and
+        ``churned`` (bool: no purchase in the horizon). pandas input gives a frame indexed by
+        ``customer_id``.
 
     Raises
     ------
