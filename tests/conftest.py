@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples on every run (reproducible results); developers' runs explore
+# new ones each time.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -256,11 +256,11 @@ def test_value_metrics_need_one_holdout_period(bg, gg, frame) -> None:
         holdout_metrics(bg, frame.drop(columns="monetary_value_holdout"), spend_model=gg)
 
 
-def test_spend_model_needs_positive_spend(bg, gg, frame) -> None:
-    zero = frame.copy()
-    zero.loc[zero.index[zero["frequency_cal"] > 0][0], "monetary_value_cal"] = 0.0
-    with pytest.raises(DataValidationError, match="monetary_value <= 0"):
-        holdout_metrics(bg, zero, spend_model=gg)
+def test_spend_model_refuses_negative_spend(bg, gg, frame) -> None:
+    negative = frame.copy()
+    negative.loc[negative.index[negative["frequency_cal"] > 0][0], "monetary_value_cal"] = -1.0
+    with pytest.raises(DataValidationError, match="monetary_value < 0"):
+        holdout_metrics(bg, negative, spend_model=gg)
 
 
 def test_refuses_bad_models_and_settings(bg, gg, frame) -> None:
