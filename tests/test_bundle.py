@@ -323,11 +323,24 @@ FAULTS = {
         lambda f: _rewrite_manifest_bytes(f, b"{not json"),
         r"manifest\.json is not valid JSON",
     ),
+    "symlink": (lambda f: _symlink(f / "params" / "bgnbd.json"), r"symbolic link 'params/bgnbd"),
+    "manifest entry without hash": (
+        lambda f: _rewrite_manifest(f, lambda m: m["files"]["objects.joblib"].pop("sha256")),
+        r"no valid sha256 and size for 'objects\.joblib'",
+    ),
     "manifest without files": (
         lambda f: _rewrite_manifest(f, lambda m: m.pop("files")),
         r"not a vipml manifest",
     ),
 }
+
+
+def _symlink(path: Path) -> None:
+    """Replace a file by a link to an identical copy outside the bundle (hashes still match)."""
+    outside = path.parent.parent.parent / f"outside-{path.name}"
+    shutil.copyfile(path, outside)
+    path.unlink()
+    path.symlink_to(outside)
 
 
 def _rewrite_manifest_bytes(folder: Path, data: bytes) -> None:
@@ -371,3 +384,36 @@ def test_other_version_warns_naming_both(copy: Path, library: str) -> None:
         bundle = load_bundle(copy, allow_pickle=False)
     assert issubclass(BundleVersionWarning, VipmlWarning)
     assert bundle.lightgbm["churn"].num_trees() == 5
+
+
+_SAVE_IN_CHILD = textwrap.dedent(
+    """
+    import sys, warnings
+    from vipml.bundle import model_to_json, save_bundle
+    from vipml.data import load_cdnow
+    from vipml.features import rfm_summary
+    from vipml.ltv import BetaGeo, GammaGamma
+
+    warnings.simplefilter("ignore")
+    rfm = rfm_summary(load_cdnow(), cutoff="1997-09-30", freq="D", time_unit="W")
+    bg = BetaGeo().fit(rfm)
+    gg = GammaGamma().fit(rfm[rfm["monetary_value"] > 0])
+    save_bundle(
+        sys.argv[1],
+        models={"bgnbd": bg, "gamma_gamma": gg},
+        metadata={"cutoff": "1997-09-30", "created_at": "2026-01-01T00:00:00Z"},
+        params_json={"bgnbd": model_to_json(bg), "gamma_gamma": model_to_json(gg)},
+    )
+    """
+)
+
+
+def test_same_bytes_across_processes(tmp_path: Path) -> None:
+    """Fit and save in two fresh processes: identical files (so the same registry version)."""
+    folders = [tmp_path / "a", tmp_path / "b"]
+    children = [subprocess.Popen([sys.executable, "-c", _SAVE_IN_CHILD, str(f)]) for f in folders]
+    assert [c.wait(timeout=120) for c in children] == [0, 0]
+    names = sorted(p.relative_to(folders[0]) for p in folders[0].rglob("*") if p.is_file())
+    assert len(names) == 5
+    for name in names:
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name

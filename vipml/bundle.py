@@ -20,7 +20,8 @@ A bundle holds no customer-level rows: :func:`save_bundle` refuses frames, array
 more than :data:`MAX_ROWS` rows in the metadata, the parameters or at the top of ``models``.
 Bytes are deterministic: the same inputs give the same files, byte for byte (sorted JSON keys,
 shortest round-trip float repr, fixed pickle protocol, no wall-clock time unless given as
-``metadata["created_at"]``).
+``metadata["created_at"]``). Non-finite floats (e.g. a NaN covariance when the Hessian was
+not positive definite) are written as ``NaN``/``Infinity``, as Python's ``json`` reads them.
 """
 
 from __future__ import annotations
@@ -520,9 +521,15 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 
 def _verify_files(folder: Path, listed: dict[str, Any]) -> None:
     present = set()
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            present.add((Path(root) / name).relative_to(folder).as_posix())
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            relative = (Path(root) / name).relative_to(folder).as_posix()
+            if (Path(root) / name).is_symlink():
+                raise BundleError(
+                    f"Bundle {folder} contains a symbolic link {relative!r}; bundles hold "
+                    "regular files only. Re-save the bundle."
+                )
+        present.update((Path(root) / n).relative_to(folder).as_posix() for n in files)
     present -= {MANIFEST, MANIFEST_HASH}
     foreign = sorted(present - set(listed))
     if foreign:
@@ -534,27 +541,46 @@ def _verify_files(folder: Path, listed: dict[str, Any]) -> None:
         target = folder / name
         if ".." in Path(name).parts or Path(name).is_absolute():
             raise BundleError(f"Manifest of {folder} lists an unsafe path {name!r}.")
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not isinstance(entry.get("size"), int)
+        ):
+            raise BundleError(
+                f"Manifest of {folder} has no valid sha256 and size for {name!r}; re-save it."
+            )
         if not target.is_file():
             raise BundleError(
                 f"Bundle {folder} is missing {name!r}, listed in its manifest. Re-publish "
                 "the bundle from its source."
             )
         size = target.stat().st_size
-        if size != entry.get("size"):
-            kind = "truncated" if size < entry.get("size", 0) else "larger than recorded"
+        if size != entry["size"]:
+            kind = "truncated" if size < entry["size"] else "larger than recorded"
             raise BundleError(
-                f"{target} is {kind} ({size:,} bytes, manifest says {entry.get('size')!r}). "
+                f"{target} is {kind} ({size:,} bytes, manifest says {entry['size']:,}). "
                 "Re-publish the bundle from its source."
             )
-        if _file_sha256(target) != entry.get("sha256"):
+        if _file_sha256(target) != entry["sha256"]:
             raise BundleError(
                 f"{target} does not match the sha256 in the manifest: it was modified "
                 "(tampered or damaged). Do not use this bundle; re-publish it from its source."
             )
 
 
+def _read_verified(folder: Path, name: str, listed: dict[str, Any]) -> bytes:
+    """The bytes of a listed file, checked again as read (nothing is parsed unverified)."""
+    data = (folder / name).read_bytes()
+    if _sha256(data) != listed[name]["sha256"]:
+        raise BundleError(
+            f"{folder / name} changed while the bundle was being loaded; load it again."
+        )
+    return data
+
+
 def _warn_versions(manifest: dict[str, Any], has_lightgbm: bool) -> None:
-    saved = manifest.get("versions", {})
+    saved = manifest.get("versions")
+    saved = saved if isinstance(saved, dict) else {}
     running = library_versions()
     names = ["vipml"] + (["lightgbm"] if has_lightgbm else [])
     for name in names:
@@ -622,7 +648,7 @@ def load_bundle(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> B
     for name in sorted(n for n in listed if n.startswith("params/")):
         key = name.removeprefix("params/").removesuffix(".json")
         try:
-            params[key] = json.loads((folder / name).read_bytes())
+            params[key] = json.loads(_read_verified(folder, name, listed))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BundleError(f"{folder / name} is not valid JSON ({exc}).") from exc
         if isinstance(params[key], dict) and params[key].get("class") in _ltv_classes():
@@ -633,13 +659,12 @@ def load_bundle(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> B
 
         for name in lightgbm_files:
             key = name.removeprefix("lightgbm/").removesuffix(".txt")
-            boosters[key] = lgb.Booster(model_str=(folder / name).read_text())
+            text = _read_verified(folder, name, listed).decode()
+            boosters[key] = lgb.Booster(model_str=text)
     models: dict[str, Any] = {}
     if allow_pickle and OBJECTS in listed:
-        data = (folder / OBJECTS).read_bytes()  # the bytes unpickled are the bytes verified
-        if _sha256(data) != listed[OBJECTS].get("sha256"):
-            raise BundleError(f"{folder / OBJECTS} changed while the bundle was being loaded.")
-        models = joblib.load(io.BytesIO(data))
+        # the bytes unpickled are the bytes verified
+        models = joblib.load(io.BytesIO(_read_verified(folder, OBJECTS, listed)))
     return Bundle(
         manifest=manifest,
         models=models,

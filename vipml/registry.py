@@ -11,6 +11,9 @@ Writes are atomic: a bundle is written (and fsync'ed) in a temporary sibling fol
 renamed into place; the champion pointer is written to a temporary file and ``os.replace``'d.
 A process killed at any point leaves either the old state or the new one, plus at most a
 temporary folder that :meth:`Registry.versions` ignores and the next publish removes.
+Versions are content-addressed (see :func:`bundle_version`), so ids are not chronological:
+:meth:`Registry.versions` sorts them by id, and a bundle's ``created_at`` says when it was made.
+The lock uses ``fcntl.flock`` (POSIX only) on a local file system; it is not meant for NFS.
 """
 
 from __future__ import annotations
