@@ -417,3 +417,14 @@ def test_same_bytes_across_processes(tmp_path: Path) -> None:
     assert len(names) == 5
     for name in names:
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+
+
+def test_nan_covariance_round_trips(tmp_path: Path, fitted) -> None:
+    bg = model_from_json(model_to_json(fitted[0]))
+    bg.covariance_ = bg.covariance_ * np.nan  # as after a Hessian that is not positive definite
+    folder = save_bundle(
+        tmp_path / "b", models={}, metadata={}, params_json={"bg": model_to_json(bg)}
+    )
+    again = load_bundle(folder).estimators["bg"]
+    assert again.covariance_.isna().all().all()
+    assert again.params_ == bg.params_

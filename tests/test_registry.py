@@ -78,6 +78,18 @@ def test_publish_is_idempotent_and_content_addressed(tmp_path: Path) -> None:
         assert (registry.path(v1) / name).read_bytes() == (outside / name).read_bytes()
 
 
+def test_republish_repairs_a_damaged_version(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "models")
+    version = registry.publish(_builder())
+    registry.promote(version)
+    (registry.path(version) / "objects.joblib").write_bytes(b"x" * 10)
+    with pytest.raises(BundleError, match="truncated"):
+        registry.load()
+    assert registry.publish(_builder()) == version
+    assert registry.load().models["weights"].tolist() == list(range(10))
+    assert not any(p.name.startswith(".tmp-") for p in registry.root.iterdir())
+
+
 def test_publish_refuses_a_bad_bundle(tmp_path: Path) -> None:
     registry = Registry(tmp_path / "models")
     source = tmp_path / "src"

@@ -413,7 +413,8 @@ def save_bundle(
     ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
     ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
     >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
-    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "bundle"
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = pathlib.Path(tmp.name) / "bundle"
     >>> _ = save_bundle(folder, models={"bgnbd": bg}, metadata={"cutoff": "1997-09-30"},
     ...                 params_json={"bgnbd": model_to_json(bg)})
     >>> sorted(p.name for p in folder.rglob("*") if p.is_file())
@@ -421,6 +422,7 @@ def save_bundle(
     >>> loaded = load_bundle(folder, allow_pickle=False)
     >>> loaded.models, loaded.estimators["bgnbd"].p_alive(rfm).equals(bg.p_alive(rfm))
     ({}, True)
+    >>> tmp.cleanup()
     """
     folder = Path(path)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -625,7 +627,8 @@ def load_bundle(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> B
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> folder = save_bundle(pathlib.Path(tempfile.mkdtemp()) / "b", models={"n": 1},
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = save_bundle(pathlib.Path(tmp.name) / "b", models={"n": 1},
     ...                      metadata={"metrics": {"mae": 0.5}})
     >>> load_bundle(folder).models
     {'n': 1}
@@ -635,6 +638,7 @@ def load_bundle(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> B
     Traceback (most recent call last):
     ...
     vipml.errors.BundleError: Bundle ... contains 'extra.txt', which its manifest does not list ...
+    >>> tmp.cleanup()
     """
     folder = Path(path)
     manifest = _read_manifest(folder)

@@ -54,11 +54,12 @@ def bundle_version(path: str | os.PathLike[str]) -> str:
     --------
     >>> import tempfile, pathlib
     >>> from vipml.bundle import save_bundle
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> a = save_bundle(tmp / "a", models={}, metadata={"cutoff": "2024-01-31"})
-    >>> b = save_bundle(tmp / "b", models={}, metadata={"cutoff": "2024-01-31"})
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> a = save_bundle(pathlib.Path(tmp.name) / "a", models={}, metadata={"cutoff": "2024-01-31"})
+    >>> b = save_bundle(pathlib.Path(tmp.name) / "b", models={}, metadata={"cutoff": "2024-01-31"})
     >>> bundle_version(a) == bundle_version(b), len(bundle_version(a))
     (True, 12)
+    >>> tmp.cleanup()
     """
     manifest = Path(path) / MANIFEST
     if not manifest.is_file():
@@ -97,7 +98,8 @@ class Registry:
     --------
     >>> import tempfile, pathlib
     >>> from vipml.bundle import save_bundle
-    >>> registry = Registry(pathlib.Path(tempfile.mkdtemp()) / "models")
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> registry = Registry(pathlib.Path(tmp.name) / "models")
     >>> registry.champion() is None
     True
     >>> version = registry.publish(
@@ -109,6 +111,7 @@ class Registry:
     True
     >>> registry.load().metadata
     {'cutoff': '2024-01-31'}
+    >>> tmp.cleanup()
     """
 
     def __init__(self, root: str | os.PathLike[str] = "models") -> None:
@@ -230,7 +233,8 @@ class Registry:
         -------
         str
             The content-addressed version (see :func:`bundle_version`). Publishing the same
-            bundle again returns the same version and changes nothing.
+            bundle again returns the same version and changes nothing (unless the published
+            copy was damaged, which is then replaced by the new, verified one).
 
         Raises
         ------
@@ -251,9 +255,17 @@ class Registry:
                 version = bundle_version(tmp)
                 target = self.root / version
                 if target.exists():
-                    logger.info("version %s already published", version)
-                    shutil.rmtree(tmp)
-                    return version
+                    try:
+                        load_bundle(target, allow_pickle=False)
+                    except BundleError as exc:  # a damaged copy: replace it with the new one
+                        logger.warning("replacing damaged version %s: %s", version, exc)
+                        aside = self.root / f"{_TMP_PREFIX}{os.getpid()}-damaged-{version}"
+                        os.rename(target, aside)
+                        shutil.rmtree(aside, ignore_errors=True)
+                    else:
+                        logger.info("version %s already published", version)
+                        shutil.rmtree(tmp)
+                        return version
                 _fsync_tree(tmp)
                 os.rename(tmp, target)
                 _fsync_dir(self.root)
