@@ -10,9 +10,10 @@ saw, and returns one table:
 - ``log_loss``: mean negative Bernoulli log-likelihood (probabilities clipped to
   ``[1e-15, 1 - 1e-15]``);
 - ``ece``: expected calibration error, ``sum_b n_b / n * |mean(p_b) - mean(y_b)|`` over bins
-  of the predicted probability: equal-mass bins (quantiles of the predictions; tied
-  predictions stay in one bin, so bins can differ in size) by default, or equal-width bins
-  on ``[0, 1]`` with ``strategy="uniform"``;
+  of the predicted probability: equal-mass bins by default (the ``k``-th of ``B`` bins holds
+  the predictions ranked ``k n / B`` to ``(k + 1) n / B``; tied predictions all go to the bin
+  of their lowest rank, so bins can differ in size and some can be empty), or equal-width
+  bins on ``[0, 1]`` with ``strategy="uniform"``;
 - ``lift_top_decile``: churn rate among the 10% highest-risk customers over the overall
   churn rate; ``capture_top_decile``: share of all churners among them. Ties at the 10%
   boundary are shared out pro rata (as if broken at random), so a score with many ties,
@@ -86,15 +87,15 @@ def _pair(y: npt.ArrayLike, p: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
 
 
 def _bin_index(p: FloatArray, bins: int, strategy: Strategy) -> npt.NDArray[np.intp]:
+    """Bin of each prediction: by rank (equal mass, ties share the bin of their first rank)."""
     if not (isinstance(bins, int) and bins >= 1):
         raise ValueError(f"bins must be an integer >= 1, got {bins!r}.")
     if strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, bins + 1)))
-    elif strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, bins + 1)
-    else:
-        raise ValueError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}.")
-    return np.searchsorted(edges[1:-1], p, side="right")
+        first_rank = np.searchsorted(np.sort(p, kind="stable"), p, side="left")
+        return (first_rank * bins) // p.size
+    if strategy == "uniform":
+        return np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p, side="right")
+    raise ValueError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}.")
 
 
 def reliability_table(
@@ -109,9 +110,10 @@ def reliability_table(
     p : array_like
         Predicted probabilities.
     bins : int, default 10
-        Number of bins (fewer when quantiles coincide).
+        Number of bins (empty ones are left out).
     strategy : {"quantile", "uniform"}, default "quantile"
-        Equal-mass bins (quantiles of ``p``) or equal-width bins on ``[0, 1]``.
+        Equal-mass bins (by rank of ``p``, ties kept together) or equal-width bins on
+        ``[0, 1]``.
 
     Returns
     -------
