@@ -66,12 +66,8 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 }
 _LOOP_KEYS = ("num_boost_round", "early_stopping_rounds")
 
-#: Columns of the RFM summary (recency and T in weeks) and of the cycle features.
+#: Columns of the RFM summary (recency and T in weeks).
 RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
-#: Ratios that mean the same thing at every customer age (trees cannot extrapolate in T).
-RATIO_COLUMNS = ("recency_ratio", "purchase_rate")
-#: Outputs of the lifetime-value models fitted at each snapshot's own cutoff.
-LTV_COLUMNS = ("bg_p_alive", "bg_expected_purchases", "bg_p_no_purchase", "gg_expected_spend")
 ENGAGEMENT_WINDOWS = ("7D", "30D", "90D")
 CYCLE_WINDOW = "90D"
 #: Left out of the booster's inputs: they grow with the calendar (see the class notes).
@@ -228,7 +224,11 @@ class ChurnModel(VipmlEstimator):
     event log (counts per type and window, recency of events, channels, sentiment) when
     events are given, and the outputs of BG/NBD (P(alive), expected purchases and
     P(no purchase) over the training horizon) and Gamma-Gamma (expected spend) **fitted at that
-    cutoff on the rows up to it**. Nothing after a cutoff reaches its features.
+    cutoff on the rows up to it**. Nothing after a cutoff reaches its features. ``T`` and
+    ``recency`` themselves are left out of the booster's inputs: in a cohort they grow with
+    the calendar, so the scoring date's values lie beyond the snapshots' and trees cannot
+    extrapolate; their information reaches the booster through the ratios, days since the
+    last purchase and the BG/NBD outputs (and the base margin).
 
     **Base margin.** LightGBM does not start from zero: its ``init_score`` is BG/NBD's
     log-odds of no purchase in the label horizon, and the trees learn a correction on top.
@@ -385,9 +385,6 @@ class ChurnModel(VipmlEstimator):
 
     # -- features ---------------------------------------------------------------------------
 
-    def _use_events(self, events: Any) -> bool:
-        return bool(self.engagement) and events is not None
-
     def _engagement(
         self,
         events: Any,
@@ -479,7 +476,7 @@ class ChurnModel(VipmlEstimator):
         return table, margin
 
     def _first_event(self, events: Any, transactions_tz: bool) -> dt.datetime | None:
-        if not self._use_events(events):
+        if not self.engagement or events is None:
             return None
         log = prepare_events(events, check_duplicates=False)
         if log.tz_aware != transactions_tz:
@@ -667,8 +664,6 @@ class ChurnModel(VipmlEstimator):
         schedule = plan_snapshots(
             stamp, pd.Timestamp(log.first_timestamp), horizon, step, int(self.n_snapshots)
         )
-        if not schedule.training_cutoffs:
-            raise DataValidationError(f"no training snapshot fits before {stamp.date()}.")
         logger.info(
             "churn fit at %s: %s mode, labels over %s, snapshots %s",
             stamp.date(),
@@ -676,26 +671,18 @@ class ChurnModel(VipmlEstimator):
             _describe(schedule.training_horizon),
             [str(c.date()) for c in schedule.cutoffs],
         )
-        self.training_horizon_ = schedule.training_horizon
         table, margin, y, engagement_columns = self._training_table(
             transactions, events, schedule, first_event
         )
         is_valid = np.asarray(table.index.get_level_values("cutoff") == schedule.validation_cutoff)
         self._check_classes(y[~is_valid], y[is_valid], schedule)
         names = [c for c in table.columns if c not in _AGE_COLUMNS]
-        X = table[names]
-        train = lgb.Dataset(
-            X[~is_valid],
-            y[~is_valid].astype(np.float64),
-            init_score=margin[~is_valid],
-            free_raw_data=True,
-        )
-        valid = lgb.Dataset(
-            X[is_valid],
-            y[is_valid].astype(np.float64),
-            init_score=margin[is_valid],
-            reference=train,
-        )
+        # One binned dataset; the stages train on row subsets of it (binning once, not thrice).
+        everything = lgb.Dataset(
+            table[names], y.astype(np.float64), init_score=margin, params=params
+        ).construct()
+        train = everything.subset(np.flatnonzero(~is_valid))
+        valid = everything.subset(np.flatnonzero(is_valid))
         first = lgb.train(
             {**params, "metric": "binary_logloss"},
             train,
@@ -705,20 +692,20 @@ class ChurnModel(VipmlEstimator):
             callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
         )
         best = max(int(first.best_iteration), 1)
-        correction = first.predict(X[is_valid], raw_score=True, num_iteration=best)
+        correction = first.predict(table.loc[is_valid, names], raw_score=True, num_iteration=best)
         self.validation_log_loss_ = float(first.best_score["validation"]["binary_logloss"])
         self.calibrator_, self.calibration_ = self._fit_calibrator(
             schedule.mode, correction, margin[is_valid], y[is_valid]
         )
-        everything = lgb.Dataset(X, y.astype(np.float64), init_score=margin)
         self.booster_ = lgb.train(params, everything, num_boost_round=best)
         self.cutoff_ = stamp
         self.mode_ = schedule.mode
+        self.training_horizon_ = schedule.training_horizon
         self.snapshot_cutoffs_ = schedule.cutoffs
         self.feature_names_ = names
         self.engagement_columns_ = engagement_columns
         self.best_iteration_ = best
-        self.n_training_rows_ = int(len(X))
+        self.n_training_rows_ = int(len(table))
         self._stamp_version()
         return self
 

@@ -33,7 +33,8 @@ __all__ = ["DRIVERS", "driver_of", "explain"]
 FloatArray = npt.NDArray[np.float64]
 Texts = npt.NDArray[np.str_]
 
-#: Driver of each known feature (engagement counts, channels and others are matched by name).
+#: Driver of each known feature. Event counts (per type and window, and per channel) are
+#: matched by name and belong to "engagement"; unknown features are their own driver.
 DRIVERS: dict[str, str] = {
     **dict.fromkeys(
         (
@@ -82,16 +83,14 @@ _COUNT_WINDOW = re.compile(r"^n_.+_\d+(d|h|min|s|us)$")
 def driver_of(feature: str) -> str:
     """The driver a feature belongs to; unknown features are their own driver.
 
-    >>> driver_of("overdue_ratio"), driver_of("n_visit_30d"), driver_of("n_channel_web")
+    >>> driver_of("overdue_ratio"), driver_of("n_visit_30d"), driver_of("channel_entropy")
     ('lapse', 'engagement', 'channels')
     >>> driver_of("my_feature")
     'my_feature'
     """
     if feature in DRIVERS:
         return DRIVERS[feature]
-    if feature.startswith("n_channel_"):
-        return "channels"
-    if _COUNT_WINDOW.match(feature):
+    if feature.startswith("n_channel_") or _COUNT_WINDOW.match(feature):
         return "engagement"
     return feature
 
@@ -190,12 +189,14 @@ def _engagement(table: pd.DataFrame, context: dict[str, str]) -> Texts:
     before = (quarter - recent) / 2.0  # events per 30 days in the 60 days before
     with np.errstate(divide="ignore", invalid="ignore"):
         change = recent / before - 1.0
-    direction = np.where(change < 0, "down ", "up ")
-    trend = _join(
-        "engagement ",
-        direction,
+    moved = _join(
+        np.where(change < 0, "engagement down ", "engagement up "),
         _text("%.0f", np.abs(100.0 * change)),
-        "% in the last 30 days (",
+        "%",
+    )
+    trend = _join(
+        np.where(np.abs(change) < 0.005, "engagement unchanged", moved),
+        " in the last 30 days (",
         _text("%.0f", recent),
         " ",
         _plural(recent, "event"),

@@ -1,0 +1,116 @@
+"""ChurnModel's whole fit against a bare ``lightgbm.train`` on the same final matrix.
+
+For each size N (customers of ``vipml.data.simulate`` over 2024-2025, cutoff 2025-06-30,
+13-week horizon, four snapshots) the script times, in one process and one run:
+
+- vipml's whole ``ChurnModel.fit``: validation of the logs, point-in-time snapshots (RFM,
+  cycle and engagement features), a BG/NBD and Gamma-Gamma fit per snapshot, LightGBM with
+  early stopping on the latest snapshot, calibration and the refit on every snapshot;
+- the feature work alone (the stacked training table, rebuilt once more outside the fit);
+- a bare ``lightgbm.train`` on the refit's own matrix, labels and base margin, with the same
+  parameters and number of rounds (the reference: what LightGBM alone costs);
+- scoring: ``predict_proba`` at the cutoff (features, BG/NBD at the cutoff, booster,
+  calibration), as customers per second, and the booster's own prediction alone.
+
+Figures are printed as ratios to the bare LightGBM time measured in the same run.
+
+    python benchmarks/bench_churn.py --sizes 1e5 1e6 --no-events-above 2e5
+
+Engagement events (about 30 per customer) are simulated up to ``--no-events-above``
+customers; larger shops are fitted on transactions only, as their event logs (3e7 rows at
+1e6 customers) would dominate memory on a small machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import lightgbm as lgb
+import numpy as np
+
+from vipml.churn import ChurnModel
+from vipml.churn.model import Schedule
+from vipml.data import simulate
+
+CUTOFF = "2025-06-30"
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def run(n_customers: int, with_events: bool) -> dict[str, float]:
+    sim = simulate(n_customers, "2024-01-01", "2025-12-31", random_state=0, events=with_events)
+    tx = sim.transactions
+    events = sim.events if with_events else None
+    model = ChurnModel(horizon="13W")
+    start = time.perf_counter()
+    model.fit(tx, events, cutoff=CUTOFF)
+    fit_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    cutoffs = model.snapshot_cutoffs_
+    schedule = Schedule(model.mode_, model.training_horizon_, cutoffs[-1], tuple(cutoffs[:-1]))
+    first_event = events["timestamp"].min().to_pydatetime() if with_events else None
+    table, margin, y, _ = model._training_table(tx, events, schedule, first_event)
+    features_s = time.perf_counter() - start
+
+    params, rounds = model.booster_.params, model.best_iteration_
+    start = time.perf_counter()
+    data = lgb.Dataset(table[model.feature_names_], y.astype(np.float64), init_score=margin)
+    lgb.train(params, data, num_boost_round=rounds)
+    bare_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    scores = model.predict_proba(tx, events, at=CUTOFF)
+    score_s = time.perf_counter() - start
+    X, _ = model.features(tx, events, at=CUTOFF)
+    start = time.perf_counter()
+    model.booster_.predict(X[model.feature_names_], raw_score=True)
+    booster_s = time.perf_counter() - start
+    return {
+        "customers": n_customers,
+        "transactions": len(tx),
+        "events": len(sim.events),
+        "rows": len(table),
+        "features": len(model.feature_names_),
+        "rounds": rounds,
+        "fit_s": fit_s,
+        "features_s": features_s,
+        "bare_lgb_s": bare_s,
+        "score_s": score_s,
+        "scored": len(scores),
+        "booster_s": booster_s,
+        "peak_gb": _peak_gb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6])
+    parser.add_argument("--no-events-above", type=float, default=2e5)
+    args = parser.parse_args()
+    header = (
+        f"{'customers':>10} {'events':>6} {'rows':>9} {'rounds':>6} {'fit s':>7} "
+        f"{'features s':>10} {'bare lgb s':>10} {'fit/lgb':>7} {'score s':>7} "
+        f"{'scored/s':>9} {'booster/s':>10} {'peak GB':>7}"
+    )
+    print(header)
+    for size in args.sizes:
+        n = int(size)
+        with_events = n <= args.no_events_above
+        r = run(n, with_events)
+        print(
+            f"{n:>10,} {'yes' if with_events else 'no':>6} {r['rows']:>9,} {r['rounds']:>6} "
+            f"{r['fit_s']:>7.1f} {r['features_s']:>10.1f} {r['bare_lgb_s']:>10.1f} "
+            f"{r['fit_s'] / r['bare_lgb_s']:>7.2f} {r['score_s']:>7.1f} "
+            f"{r['scored'] / r['score_s']:>9,.0f} {r['scored'] / r['booster_s']:>10,.0f} "
+            f"{r['peak_gb']:>7.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
