@@ -799,7 +799,7 @@ class ChurnModel(VipmlEstimator):
         -------
         pandas.DataFrame
             Indexed by ``customer_id``: ``churn_probability``, then ``reason_1`` ..
-            ``reason_<top>`` (text, None when fewer drivers push towards churn) and
+            ``reason_<top>`` (text; missing when fewer drivers push towards churn) and
             ``impact_1`` .. ``impact_<top>`` (their log-odds contributions).
 
         Raises

@@ -8,8 +8,8 @@ gaps are one "lapse" driver), the drivers that push a customer towards churn are
 each is written as a sentence built from the customer's own feature values:
 
 - lapse: "no purchase for 120 days, 3.1× their usual gap";
-- history: "2 repeat purchases in 300 days (BG/NBD: 64% chance of no purchase in the next
-  39 weeks)";
+- history: "21 repeat purchases, the last 150 days ago (BG/NBD: 97% chance of no purchase in
+  the next 39 weeks)";
 - momentum: "0 purchases in the last 90 days vs 3 in the 90 before";
 - engagement: "engagement down 70% in the last 30 days (3 events vs 10.0 a month before)";
 - sentiment, spend, returns, channels, and any other feature as "name = value".
@@ -131,6 +131,7 @@ def _lapse(table: pd.DataFrame, context: dict[str, str]) -> Texts:
 def _history(table: pd.DataFrame, context: dict[str, str]) -> Texts:
     frequency = _column(table, "frequency")
     age_days = _column(table, "T") * 7.0
+    idle_days = _column(table, "days_since_last_purchase")
     p_none = _column(table, "_base_probability")
     count = np.where(
         frequency == 0,
@@ -139,9 +140,9 @@ def _history(table: pd.DataFrame, context: dict[str, str]) -> Texts:
             _text("%.0f", frequency),
             " repeat ",
             _plural(frequency, "purchase"),
-            " in ",
-            _text("%.0f", age_days),
-            " days",
+            ", the last ",
+            _text("%.0f", idle_days),
+            " days ago",
         ),
     )
     model = _join(
@@ -289,7 +290,7 @@ def explain(
     Returns
     -------
     pandas.DataFrame
-        Indexed like ``features``: ``reason_1`` .. ``reason_<top>`` (text, None where fewer
+        Indexed like ``features``: ``reason_1`` .. ``reason_<top>`` (text; missing where fewer
         drivers push towards churn) and ``impact_1`` .. ``impact_<top>`` (log-odds).
 
     Examples
