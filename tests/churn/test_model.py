@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -124,6 +125,16 @@ def test_fit_reads_nothing_after_its_cutoff(small_shop, small_model):
         tx, ev, cutoff=SIM_CUTOFF
     )
     assert small_model.booster_.model_to_string() == truncated.booster_.model_to_string()
+
+
+def test_polars_logs_give_the_same_model(small_shop, small_model):
+    tx, ev = pl.from_pandas(small_shop.transactions), pl.from_pandas(small_shop.events)
+    other = ChurnModel(horizon="13W", lgbm_params={"num_boost_round": 40}).fit(
+        tx, ev, cutoff=SIM_CUTOFF
+    )
+    assert other.booster_.model_to_string() == small_model.booster_.model_to_string()
+    expected = small_model.predict_proba(small_shop.transactions, small_shop.events, at=SIM_CUTOFF)
+    pd.testing.assert_series_equal(other.predict_proba(tx, ev, at=SIM_CUTOFF), expected)
 
 
 def test_snapshot_features_ignore_every_row_after_the_snapshot(small_shop, small_model):

@@ -22,9 +22,8 @@ saw, and returns one table:
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,13 +32,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from vipml.churn.baselines import DEFAULT_BASELINES, make_baseline
 from vipml.churn.labels import churn_labels
-from vipml.churn.model import to_pandas
+from vipml.churn.model import ChurnModel, describe_duration, to_pandas
 from vipml.errors import DataValidationError
 from vipml.features.cycle import parse_duration
 from vipml.features.split import training_snapshots
-
-if TYPE_CHECKING:
-    from vipml.churn.model import ChurnModel
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -286,12 +282,6 @@ def classification_metrics(
     }
 
 
-def _describe(span: dt.timedelta) -> str:
-    if span % dt.timedelta(weeks=1) == dt.timedelta(0):
-        return f"{span // dt.timedelta(weeks=1)}W"
-    return f"{span / dt.timedelta(days=1):g}D"
-
-
 def holdout_predictions(
     model: ChurnModel,
     transactions: Any,
@@ -339,11 +329,11 @@ def holdout_predictions(
     labels = churn_labels(transactions, stamp, horizon)
     table, margin = model.features(transactions, events, at=stamp)
     correction = model.booster_.predict(table[model.feature_names_], raw_score=True)
-    trained = _describe(model.training_horizon_)
+    trained = describe_duration(model.training_horizon_)
     mode = (
         f"direct: {trained} labels, BG/NBD base margin"
         if model.mode_ == "direct"
-        else f"bridged: {trained} labels, BG/NBD base margin at {_describe(horizon)}"
+        else f"bridged: {trained} labels, BG/NBD base margin at {describe_duration(horizon)}"
     )
     out = pd.DataFrame(
         {"churned": labels.reindex(table.index).to_numpy(dtype=bool)}, index=table.index
@@ -377,7 +367,7 @@ def holdout_predictions(
         out[label] = baseline.predict_proba(table).to_numpy()
     out.attrs.update(
         at=stamp,
-        horizon=_describe(horizon),
+        horizon=describe_duration(horizon),
         mode=model.mode_,
         training_horizon=trained,
         training=training,

@@ -125,8 +125,12 @@ def _as_timestamp(value: Any, name: str) -> pd.Timestamp:
     return stamp
 
 
-def _describe(span: dt.timedelta) -> str:
-    """``"13W"`` for whole weeks, ``"10D"`` for whole days, the timedelta otherwise."""
+def describe_duration(span: dt.timedelta) -> str:
+    """``"13W"`` for whole weeks, ``"10D"`` for whole days, the timedelta otherwise.
+
+    >>> describe_duration(dt.timedelta(days=91)), describe_duration(dt.timedelta(days=10))
+    ('13W', '10D')
+    """
     if span % _WEEK == dt.timedelta(0):
         return f"{span // _WEEK}W"
     if span % dt.timedelta(days=1) == dt.timedelta(0):
@@ -192,11 +196,11 @@ def plan_snapshots(
             need_bridged = earliest + 2 * pd.Timedelta(_MIN_TRAINING_HORIZON)
             raise DataValidationError(
                 f"cutoff {cutoff.date()} is too early for any time-honest snapshot: a snapshot "
-                f"needs one snapshot_step ({_describe(step)}) of history after the first "
+                f"needs one snapshot_step ({describe_duration(step)}) of history after the first "
                 f"purchase ({first_purchase.date()}), and the validation snapshot's labels plus "
                 f"a training snapshot's labels need two horizons before the cutoff. Use a "
                 f"cutoff on or after {need_bridged.date()} (bridged over a one-week training "
-                f"horizon) or {need_direct.date()} (the full {_describe(horizon)} horizon), or "
+                f"horizon) or {need_direct.date()} (the full {describe_duration(horizon)} horizon), or "
                 "a shorter snapshot_step."
             )
     validation = cutoff - span
@@ -616,7 +620,7 @@ class ChurnModel(VipmlEstimator):
         advice.append("a later cutoff or a shorter snapshot_step (more customers and history)")
         raise DataValidationError(
             f"Too few churners or non-churners for a time-honest split ({schedule.mode} mode, "
-            f"labels over {_describe(schedule.training_horizon)}, snapshots at "
+            f"labels over {describe_duration(schedule.training_horizon)}, snapshots at "
             f"{[str(c.date()) for c in schedule.cutoffs]}): {details}. At least "
             f"{_MIN_PER_CLASS} of each are needed in both. Try " + ", or ".join(advice) + "."
         )
@@ -668,7 +672,7 @@ class ChurnModel(VipmlEstimator):
             "churn fit at %s: %s mode, labels over %s, snapshots %s",
             stamp.date(),
             schedule.mode,
-            _describe(schedule.training_horizon),
+            describe_duration(schedule.training_horizon),
             [str(c.date()) for c in schedule.cutoffs],
         )
         table, margin, y, engagement_columns = self._training_table(
