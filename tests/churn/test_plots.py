@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vipml.churn._plots import plot_lift, plot_reliability
+from vipml.plotting import plot_lift, plot_reliability
 
 matplotlib.use("Agg")
 

@@ -6,9 +6,11 @@ and returns the Axes.
 
 - lifetime value (:mod:`vipml.plotting.ltv`): calibration vs holdout, frequency histogram,
   cumulative tracking, P(alive) matrix;
+- churn (:mod:`vipml.plotting.churn`): reliability diagram, lift curve;
 - segments (:mod:`vipml.plotting.segments`): migration matrix, segment profile.
 """
 
+from vipml.plotting.churn import plot_lift, plot_reliability
 from vipml.plotting.ltv import (
     cumulative_tracking,
     expected_frequency_counts,
@@ -25,7 +27,9 @@ __all__ = [
     "plot_calibration_holdout",
     "plot_cumulative_tracking",
     "plot_frequency_histogram",
+    "plot_lift",
     "plot_migration",
     "plot_p_alive_matrix",
     "plot_profile",
+    "plot_reliability",
 ]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.churn.metrics import Strategy, capture_curve, reliability_table
+from vipml.plotting._axes import axes_or_new
 
 __all__ = ["plot_lift", "plot_reliability"]
 
@@ -27,15 +28,6 @@ def _methods(predictions: pd.DataFrame, methods: Sequence[str] | None) -> list[s
     if missing:
         raise ValueError(f"no column {missing} in predictions; found {list(predictions.columns)}.")
     return chosen
-
-
-def _axes(ax: Any) -> Any:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, new = plt.subplots(figsize=(5.5, 5.0))
-    return new
 
 
 def plot_reliability(
@@ -77,7 +69,7 @@ def plot_reliability(
     'mean predicted churn probability'
     """
     chosen = _methods(predictions, methods)
-    axes = _axes(ax)
+    axes = axes_or_new(ax)
     y = predictions["churned"].to_numpy(dtype=np.float64)
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     for method in chosen:
@@ -126,7 +118,7 @@ def plot_lift(
     'lift'
     """
     chosen = _methods(predictions, methods)
-    axes = _axes(ax)
+    axes = axes_or_new(ax)
     y = predictions["churned"].to_numpy(dtype=np.float64)
     share = np.arange(1, points + 1) / points
     for method in chosen:
