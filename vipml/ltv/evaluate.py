@@ -87,10 +87,16 @@ def _predicted_purchases(purchase_model: PurchaseModel, data: pd.DataFrame) -> F
     )
 
 
-def _check_max_frequency(max_frequency: Any) -> int:
+def check_max_frequency(max_frequency: Any) -> int:
+    """The open bucket of a frequency table, as an int; refuses anything but an integer >= 1."""
     if not (isinstance(max_frequency, numbers.Integral) and max_frequency >= 1):
         raise ValueError(f"max_frequency must be an integer >= 1, got {max_frequency!r}.")
     return int(max_frequency)
+
+
+def bucket_labels(top: int) -> list[str]:
+    """Labels of frequency buckets ``0, 1, ..., top - 1, "top+"``."""
+    return [str(k) for k in range(top)] + [f"{top}+"]
 
 
 def holdout_table(
@@ -155,7 +161,7 @@ def holdout_table(
     2                        1     2.0       1.75  -0.25
     3+                       2     2.0       1.64  -0.36
     """
-    top = _check_max_frequency(max_frequency)
+    top = check_max_frequency(max_frequency)
     data = _holdout_frame(calibration_holdout_frame, _PURCHASE_COLUMNS)
     predicted = _predicted_purchases(purchase_model, data)
     bucket = np.minimum(data["frequency"].to_numpy(), top).astype(np.intp)
@@ -163,7 +169,7 @@ def holdout_table(
     with np.errstate(invalid="ignore", divide="ignore"):
         actual_mean = np.bincount(bucket, data["frequency_holdout"], top + 1) / counts
         predicted_mean = np.bincount(bucket, predicted, top + 1) / counts
-    labels = [str(k) for k in range(top)] + [f"{top}+"]
+    labels = bucket_labels(top)
     return pd.DataFrame(
         {
             "n_customers": counts,

@@ -23,7 +23,7 @@ from vipml.errors import DataValidationError
 from vipml.features._periods import EPOCH, Freq, period_of, time_scale
 from vipml.features.rfm import check_cutoff_after_first, purchase_periods
 from vipml.ltv._base import FloatArray, PurchaseModel
-from vipml.ltv.evaluate import holdout_table
+from vipml.ltv.evaluate import bucket_labels, check_max_frequency, holdout_table
 from vipml.plotting._axes import axes_or_new
 
 if TYPE_CHECKING:
@@ -37,16 +37,6 @@ __all__ = [
 ]
 
 _UNIT_NAMES = {"H": "hours", "D": "days", "W": "weeks"}
-
-
-def _check_max_frequency(max_frequency: Any) -> int:
-    if not (isinstance(max_frequency, numbers.Integral) and max_frequency >= 1):
-        raise ValueError(f"max_frequency must be an integer >= 1, got {max_frequency!r}.")
-    return int(max_frequency)
-
-
-def _bucket_labels(top: int) -> list[str]:
-    return [str(k) for k in range(top)] + [f"{top}+"]
 
 
 def plot_calibration_holdout(
@@ -157,7 +147,7 @@ def expected_frequency_counts(
     >>> observed.tolist(), round(float(expected.sum()), 10)
     ([1.0, 1.0, 3.0], 5.0)
     """
-    top = _check_max_frequency(max_frequency)
+    top = check_max_frequency(max_frequency)
     _, x, _, age = purchase_model._arrays(rfm)
     observed = np.bincount(np.minimum(x, top).astype(np.intp), minlength=top + 1)
     ages, customers = np.unique(age, return_counts=True)
@@ -230,7 +220,7 @@ def plot_frequency_histogram(
     width = 0.4
     ax.bar(positions - width / 2, observed, width, label="observed")
     ax.bar(positions + width / 2, expected, width, label=purchase_model._model_name)
-    ax.set_xticks(positions, _bucket_labels(observed.size - 1))
+    ax.set_xticks(positions, bucket_labels(observed.size - 1))
     ax.set_xlabel("Repeat purchases")
     ax.set_ylabel("Customers")
     ax.set_title("Frequency of repeat purchases")
