@@ -52,9 +52,11 @@ __all__ = [
     "MAX_ROWS",
     "Bundle",
     "BundleVersionWarning",
+    "load",
     "load_bundle",
     "model_from_json",
     "model_to_json",
+    "save",
     "save_bundle",
 ]
 
@@ -677,3 +679,132 @@ def load_bundle(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> B
         path=folder,
         estimators=estimators,
     )
+
+
+# -- pipelines --------------------------------------------------------------------------------
+
+PIPELINE = "pipeline"
+
+
+def _feature_dtypes(pipeline: Any) -> dict[str, str]:
+    return dict.fromkeys(pipeline.feature_columns_, "float64")
+
+
+def save(
+    pipeline: Any,
+    path: str | os.PathLike[str],
+    *,
+    metrics: Mapping[str, float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a fitted :class:`~vipml.VipPipeline` as a bundle that services load.
+
+    The bundle holds the pipeline twice, each complete: as JSON plus LightGBM text (what
+    ``load(..., allow_pickle=False)`` reads; nothing in it can run code) and as a joblib
+    pickle. The manifest records the cutoff, the configuration, the feature names and
+    dtypes, the fit's aggregates and ``metrics``. No customer-level rows are stored.
+
+    Parameters
+    ----------
+    pipeline : VipPipeline
+        A fitted pipeline.
+    path : path-like
+        New (or empty) folder.
+    metrics : mapping, optional
+        Evaluation metrics to record (e.g. :meth:`VipPipeline.evaluate`'s).
+    metadata : mapping, optional
+        More JSON-able facts (``created_at`` as an ISO string is copied to the manifest).
+
+    Returns
+    -------
+    pathlib.Path
+        The bundle folder.
+
+    Raises
+    ------
+    BundleError
+        The pipeline is not fitted, the folder is not empty, or something in the pipeline
+        cannot be stored without pickle.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from vipml import VipPipeline
+    >>> from vipml.data import simulate
+    >>> sim = simulate(1200, "2024-01-01", "2025-12-31", random_state=2)
+    >>> pipe = VipPipeline({"churn": {"lgbm_params": {"num_boost_round": 30}},
+    ...                     "ltv": {"n_draws": 20}, "segments": {"n_segments": 3}})
+    >>> pipe = pipe.fit(sim.transactions, cutoff="2025-06-30")
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = save(pipe, pathlib.Path(tmp.name) / "bundle")
+    >>> again = load(folder, allow_pickle=False)
+    >>> again.score(sim.transactions).equals(pipe.score(sim.transactions))
+    True
+    >>> tmp.cleanup()
+    """
+    from vipml._portable import to_document
+    from vipml.pipeline import VipPipeline
+
+    if not isinstance(pipeline, VipPipeline) or not pipeline.__sklearn_is_fitted__():
+        raise BundleError("save expects a fitted VipPipeline; call fit first.")
+    boosters: dict[str, Any] = {}
+    document = to_document(pipeline, boosters, PIPELINE)
+    facts = {
+        "kind": "VipPipeline",
+        "cutoff": pipeline.cutoff_.isoformat(),
+        "config": pipeline.config_.to_dict(),
+        "features": _feature_dtypes(pipeline),
+        "summary": pipeline.summary_,
+        "metrics": dict(metrics or {}),
+        **dict(metadata or {}),
+    }
+    return save_bundle(
+        path,
+        models={PIPELINE: pipeline},
+        metadata=facts,
+        params_json={
+            PIPELINE: document,
+            "purchase_model": model_to_json(pipeline.purchase_model_),
+            "spend_model": model_to_json(pipeline.spend_model_),
+        },
+        lightgbm_models=boosters,
+    )
+
+
+def load(path: str | os.PathLike[str], *, allow_pickle: bool = True) -> Any:
+    """Load a pipeline saved by :func:`save`, after verifying the whole bundle.
+
+    Parameters
+    ----------
+    path : path-like
+        Bundle folder.
+    allow_pickle : bool, default True
+        False rebuilds the pipeline from its JSON document and LightGBM text alone (only
+        vipml's and a few scikit-learn classes can be named there); ``objects.joblib`` is
+        never opened. Both ways give identical scores.
+
+    Returns
+    -------
+    VipPipeline
+
+    Raises
+    ------
+    BundleError
+        A bundle that does not verify (see :func:`load_bundle`) or holds no pipeline.
+    """
+    from vipml._portable import from_document
+    from vipml.pipeline import VipPipeline
+
+    bundle = load_bundle(path, allow_pickle=allow_pickle)
+    if bundle.metadata.get("kind") != "VipPipeline" or PIPELINE not in bundle.params:
+        raise BundleError(
+            f"{bundle.path} holds no VipPipeline (it was not written by vipml.bundle.save); "
+            "read it with load_bundle."
+        )
+    if allow_pickle and PIPELINE in bundle.models:
+        pipeline = bundle.models[PIPELINE]
+    else:
+        pipeline = from_document(bundle.params[PIPELINE], bundle.lightgbm)
+    if not isinstance(pipeline, VipPipeline):
+        raise BundleError(f"{bundle.path}: the stored pipeline is a {type(pipeline).__name__}.")
+    return pipeline

@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "BundleError",
+    "ConfigError",
     "ConvergenceError",
     "DataValidationError",
     "DataWarning",
@@ -31,6 +32,10 @@ class DataValidationError(VipmlError, ValueError):
 
 class ConvergenceError(VipmlError, RuntimeError):
     """A maximum-likelihood fit did not converge; the message says what to try."""
+
+
+class ConfigError(VipmlError, ValueError):
+    """A pipeline configuration has an unknown key, a wrong type or an impossible value."""
 
 
 class BundleError(VipmlError):

@@ -424,7 +424,7 @@ class Segmenter(VipmlEstimator):
     2                  Lost            5        0.0
     """
 
-    _fitted_attributes = ("labels_", "cluster_centers_", "scaling_", "names_")
+    _fitted_attributes = ("cluster_centers_", "scaling_", "names_")
 
     def __init__(
         self,
