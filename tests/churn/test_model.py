@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from vipml.churn import ChurnModel
 from vipml.churn.metrics import MODEL_NAME, RAW_MODEL_NAME
-from vipml.churn.model import plan_snapshots
+from vipml.churn.model import CYCLE_WINDOW, ENGAGEMENT_WINDOWS, plan_snapshots
 from vipml.data import simulate
 from vipml.errors import DataValidationError, DataWarning, NotFittedError
+from vipml.features import engagement_features, purchase_cycle_features, rfm_summary
+from vipml.ltv import BetaGeo, GammaGamma, ParetoNBD
 
-from .conftest import SIM_CUTOFF
+from .conftest import CDNOW_CUTOFF, SIM_CUTOFF
 
 BASELINE_ROWS = [
     "days since last purchase",
@@ -187,6 +189,94 @@ def test_reasons_are_text_from_the_strongest_drivers(small_shop, small_model):
     assert "no purchase for" in text and "engagement" in text
     proba = small_model.predict_proba(small_shop.transactions, small_shop.events, at=SIM_CUTOFF)
     np.testing.assert_array_equal(drivers["churn_probability"].to_numpy(), proba.to_numpy())
+
+
+# -- scoring from feature tables and fitted LTV models ----------------------------------------
+
+
+def _scoring_inputs(transactions, events, at):
+    """The pipeline's view at ``at``: base table, engagement table, and the LTV models."""
+    rfm = rfm_summary(transactions, at, freq="D", time_unit="W")
+    base = rfm.join(purchase_cycle_features(transactions, at, window=CYCLE_WINDOW, freq="D"))
+    engaged = (
+        None if events is None else engagement_features(events, at, windows=ENGAGEMENT_WINDOWS)
+    )
+    bg = BetaGeo().fit(rfm)
+    gg = GammaGamma().fit(rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)])
+    return base, engaged, bg, gg
+
+
+@pytest.fixture(scope="module")
+def small_inputs(small_shop):
+    return _scoring_inputs(small_shop.transactions, small_shop.events, SIM_CUTOFF)
+
+
+def test_score_table_equals_predict_proba_and_reasons_bit_for_bit(
+    small_shop, small_model, small_inputs
+):
+    base, engaged, bg, gg = small_inputs
+    before = base.copy(), engaged.copy()
+    table = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg, top=3)
+    pd.testing.assert_frame_equal(base, before[0])
+    pd.testing.assert_frame_equal(engaged, before[1])
+    expected = small_model.reasons(small_shop.transactions, small_shop.events, at=SIM_CUTOFF, top=3)
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    only = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg)
+    assert list(only.columns) == ["churn_probability"]
+    proba = small_model.predict_proba(small_shop.transactions, small_shop.events, at=SIM_CUTOFF)
+    pd.testing.assert_series_equal(only["churn_probability"], proba, check_exact=True)
+    restored = pickle.loads(pickle.dumps(small_model))
+    again = restored.score_table(base, engaged, purchase_model=bg, spend_model=gg, top=3)
+    pd.testing.assert_frame_equal(again, table, check_exact=True)
+
+
+def test_score_table_uses_the_models_it_is_given(small_model, small_inputs):
+    base, engaged, bg, gg = small_inputs
+    fitted = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg)
+    no_spend = small_model.score_table(base, engaged, purchase_model=bg, spend_model=None)
+    pareto = small_model.score_table(
+        base, engaged, purchase_model=ParetoNBD().fit(base), spend_model=gg
+    )
+    for other in (no_spend, pareto):
+        assert other.index.equals(base.index) and other["churn_probability"].between(0, 1).all()
+        assert not np.array_equal(other.to_numpy(), fitted.to_numpy())
+
+
+def test_score_table_aligns_the_engagement_table(small_model, small_inputs):
+    base, engaged, bg, gg = small_inputs
+    quiet = base.index.difference(engaged.index)
+    assert len(quiet) > 0  # some customers have no events: 0 counts, as in predict_proba
+    shuffled = engaged.sample(frac=1.0, random_state=0).reset_index()  # a column, any order
+    expected = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg)
+    for other in (shuffled, pl.from_pandas(shuffled)):
+        table = small_model.score_table(base, other, purchase_model=bg, spend_model=gg)
+        pd.testing.assert_frame_equal(table, expected, check_exact=True)
+
+
+def test_score_table_in_bridged_mode_equals_predict_proba(cdnow, cdnow_model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        base, _, bg, gg = _scoring_inputs(cdnow, None, CDNOW_CUTOFF)
+        expected = cdnow_model.reasons(cdnow, at=CDNOW_CUTOFF, top=2)
+    table = cdnow_model.score_table(base, purchase_model=bg, spend_model=gg, top=2)
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+
+
+def test_score_table_refuses_bad_input(small_model, small_inputs):
+    base, engaged, bg, gg = small_inputs
+    models = {"purchase_model": bg, "spend_model": gg}
+    with pytest.raises(DataValidationError, match=r"lacks the column\(s\) \['overdue_ratio'\]"):
+        small_model.score_table(base.drop(columns="overdue_ratio"), engaged, **models)
+    with pytest.raises(DataValidationError, match="2 repeated customer id"):
+        small_model.score_table(pd.concat([base, base.iloc[:2]]), engaged, **models)
+    with pytest.raises(DataValidationError, match="engagement_features"):
+        small_model.score_table(base, **models)
+    with pytest.raises(ValueError, match="purchase_model"):
+        small_model.score_table(base, engaged, purchase_model=gg, spend_model=gg)
+    with pytest.raises(NotFittedError):
+        small_model.score_table(base, engaged, purchase_model=BetaGeo(), spend_model=None)
+    with pytest.raises(ValueError, match="top"):
+        small_model.score_table(base, engaged, top=-1, **models)
 
 
 # -- CDNOW ------------------------------------------------------------------------------------

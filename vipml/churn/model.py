@@ -34,6 +34,7 @@ from vipml.features.engagement import engagement_features
 from vipml.features.rfm import rfm_summary
 from vipml.features.split import LABEL_COLUMNS, training_snapshots
 from vipml.ltv import BetaGeo, GammaGamma
+from vipml.ltv._base import PurchaseModel
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -217,6 +218,53 @@ def to_pandas(native: Any, index: Sequence[str]) -> pd.DataFrame:
     if isinstance(frame, nw.LazyFrame):
         frame = frame.collect()
     return frame.to_pandas().set_index(list(index)).sort_index()
+
+
+def _check_base(base: Any) -> pd.DataFrame:
+    """The RFM and cycle columns of a scoring table, refusing missing columns or repeated ids."""
+    if not isinstance(base, pd.DataFrame):
+        raise DataValidationError(
+            f"base must be a pandas DataFrame indexed by customer_id, got {type(base).__name__}."
+        )
+    needed = [*RFM_COLUMNS, *CYCLE_COLUMNS]
+    missing = [c for c in needed if c not in base.columns]
+    if missing:
+        raise DataValidationError(
+            f"base lacks the column(s) {missing} (found {list(base.columns)[:8]}): build it as "
+            "rfm_summary(transactions, at, freq='D', time_unit='W').join("
+            "purchase_cycle_features(transactions, at, window=CYCLE_WINDOW, freq='D'))."
+        )
+    repeated = base.index[base.index.duplicated()]
+    if len(repeated):
+        raise DataValidationError(
+            f"base holds {len(repeated)} repeated customer id(s), e.g. {list(repeated[:3])}: "
+            "one row per customer is needed (index the table by customer_id)."
+        )
+    return base[needed]
+
+
+def _align_engagement(
+    table: pd.DataFrame, index: pd.Index, columns: Sequence[str] | None, when: str
+) -> pd.DataFrame:
+    """Engagement ``table`` on the customers of ``index`` and the given ``columns``, as floats.
+
+    Customers without a row get 0 counts (the ``n_*`` columns) and NaN elsewhere; missing
+    columns are filled alike. A table none of whose customers is in ``index`` is refused:
+    the ids of the two logs do not match.
+    """
+    if len(table) and not table.index.isin(index).any():
+        raise DataValidationError(
+            f"events: none of the {len(table)} customers with events {when} has a "
+            f"transaction by then (event ids look like {list(table.index[:3])}, dtype "
+            f"{table.index.dtype}; transaction ids like {list(index[:3])}, dtype "
+            f"{index.dtype}). Events without transactions cannot be joined: check that both "
+            "logs use the same customer ids."
+        )
+    names = list(table.columns) if columns is None else list(columns)
+    aligned = table.reindex(index=index, columns=names).astype(np.float64)
+    counts = [c for c in names if c.startswith("n_")]
+    aligned[counts] = aligned[counts].fillna(0.0)
+    return aligned
 
 
 class ChurnModel(VipmlEstimator):
@@ -408,40 +456,16 @@ class ChurnModel(VipmlEstimator):
             table = to_pandas(
                 engagement_features(events, cutoff, windows=ENGAGEMENT_WINDOWS), ["customer_id"]
             )
-            if len(table) and not table.index.isin(index).any():
-                raise DataValidationError(
-                    f"events: none of the {len(table)} customers with events by {cutoff.date()} "
-                    f"has a transaction by then (event ids look like "
-                    f"{list(table.index[:3])}, dtype {table.index.dtype}; transaction ids like "
-                    f"{list(index[:3])}, dtype {index.dtype}). Events without transactions "
-                    "cannot be joined: check that both logs use the same customer ids."
-                )
-            table = table.reindex(index)
-        names = list(table.columns) if columns is None else list(columns)
-        aligned = table.reindex(columns=names).astype(np.float64)
-        counts = [c for c in names if c.startswith("n_")]
-        aligned[counts] = aligned[counts].fillna(0.0)
-        return aligned
+        return _align_engagement(table, index, columns, f"by {cutoff.date()}")
 
     @staticmethod
-    def _ltv(
-        rfm: pd.DataFrame, feature_weeks: float, label_weeks: float, cutoff: pd.Timestamp
-    ) -> tuple[pd.DataFrame, FloatArray]:
-        """BG/NBD and Gamma-Gamma outputs fitted on ``rfm`` (one cutoff), and the base margin."""
+    def _fit_ltv(rfm: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[BetaGeo, GammaGamma | None]:
+        """BG/NBD on ``rfm`` (one cutoff) and Gamma-Gamma on its repeat buyers' positive spend.
+
+        Gamma-Gamma is None (with a warning) when it cannot be fitted.
+        """
         bg = BetaGeo().fit(rfm[["frequency", "recency", "T"]])
-        out = pd.DataFrame(index=rfm.index)
-        out["bg_p_alive"] = bg.p_alive(rfm).to_numpy()
-        out["bg_expected_purchases"] = bg.expected_purchases(rfm, feature_weeks).to_numpy()
-        p_feature = bg.probability_of_purchases(rfm, 0, feature_weeks).to_numpy()
-        out["bg_p_no_purchase"] = p_feature
-        p_label = (
-            p_feature
-            if label_weeks == feature_weeks
-            else bg.probability_of_purchases(rfm, 0, label_weeks).to_numpy()
-        )
-        repeat = (rfm["frequency"] > 0).to_numpy()
-        valid = repeat & (rfm["monetary_value"] > 0).to_numpy()
-        spend = np.full(len(rfm), np.nan)
+        valid = ((rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)).to_numpy()
         try:
             gg = GammaGamma().fit(rfm.loc[valid, ["frequency", "monetary_value"]])
         except DataValidationError as exc:
@@ -451,11 +475,38 @@ class ChurnModel(VipmlEstimator):
                 ModelAssumptionWarning,
                 stacklevel=4,
             )
-        else:
+            return bg, None
+        return bg, gg
+
+    @staticmethod
+    def _ltv(
+        rfm: pd.DataFrame,
+        purchase_model: PurchaseModel,
+        spend_model: GammaGamma | None,
+        feature_weeks: float,
+        label_weeks: float,
+    ) -> tuple[pd.DataFrame, FloatArray]:
+        """The fitted LTV models' outputs on ``rfm`` (one cutoff), and the base margin."""
+        out = pd.DataFrame(index=rfm.index)
+        out["bg_p_alive"] = purchase_model.p_alive(rfm).to_numpy()
+        out["bg_expected_purchases"] = purchase_model.expected_purchases(
+            rfm, feature_weeks
+        ).to_numpy()
+        p_feature = purchase_model.probability_of_purchases(rfm, 0, feature_weeks).to_numpy()
+        out["bg_p_no_purchase"] = p_feature
+        p_label = (
+            p_feature
+            if label_weeks == feature_weeks
+            else purchase_model.probability_of_purchases(rfm, 0, label_weeks).to_numpy()
+        )
+        spend = np.full(len(rfm), np.nan)
+        if spend_model is not None:
+            repeat = (rfm["frequency"] > 0).to_numpy()
+            netted = repeat & ~(rfm["monetary_value"] > 0).to_numpy()
             usable = rfm[["frequency", "monetary_value"]].copy()
-            usable.loc[repeat & ~valid] = 0.0
-            spend = gg.expected_spend(usable).to_numpy(copy=True)
-            spend[repeat & ~valid] = np.nan  # repeat spend netted to <= 0 by returns
+            usable.loc[netted] = 0.0
+            spend = spend_model.expected_spend(usable).to_numpy(copy=True)
+            spend[netted] = np.nan  # repeat spend netted to <= 0 by returns
         out["gg_expected_spend"] = spend
         margin = logit(np.clip(p_label, _P_CLIP, 1.0 - _P_CLIP))
         return out, margin
@@ -463,17 +514,25 @@ class ChurnModel(VipmlEstimator):
     def _assemble(
         self,
         base: pd.DataFrame,
-        cutoff: pd.Timestamp,
         feature_weeks: float,
         label_weeks: float,
         engagement: pd.DataFrame | None,
+        *,
+        cutoff: pd.Timestamp | None = None,
+        models: tuple[PurchaseModel, GammaGamma | None] | None = None,
     ) -> tuple[pd.DataFrame, FloatArray]:
-        """Features of one cutoff from its RFM and cycle columns: ratios, LTV, engagement."""
+        """Features of one cutoff from its RFM and cycle columns: ratios, LTV, engagement.
+
+        The LTV models are ``models`` when given, else fitted on ``base`` (at ``cutoff``).
+        """
         table = base.astype(np.float64)
         age = table["T"].where(table["T"] > 0)
         table["recency_ratio"] = table["recency"] / age
         table["purchase_rate"] = table["frequency"] / age
-        ltv, margin = self._ltv(table[list(RFM_COLUMNS)], feature_weeks, label_weeks, cutoff)
+        rfm = table[list(RFM_COLUMNS)]
+        if models is None:
+            models = self._fit_ltv(rfm, cutoff)
+        ltv, margin = self._ltv(rfm, *models, feature_weeks, label_weeks)
         table = table.join(ltv)
         if engagement is not None:
             table = table.join(engagement)
@@ -528,7 +587,7 @@ class ChurnModel(VipmlEstimator):
             part = parts[cutoff]
             labels.append(part[_LABEL].to_numpy(dtype=bool))
             features = part.drop(columns=list(LABEL_COLUMNS))
-            table, margin = self._assemble(features, cutoff, weeks, weeks, engaged[cutoff])
+            table, margin = self._assemble(features, weeks, weeks, engaged[cutoff], cutoff=cutoff)
             tables.append(table)
             margins.append(margin)
         stacked = pd.concat(tables, keys=schedule.cutoffs, names=["cutoff", "customer_id"])
@@ -589,7 +648,7 @@ class ChurnModel(VipmlEstimator):
             )
         weeks = self.training_horizon_ / _WEEK
         full = parse_duration(self.horizon, "horizon") / _WEEK
-        return self._assemble(base, stamp, weeks, full, engaged)
+        return self._assemble(base, weeks, full, engaged, cutoff=stamp)
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -731,12 +790,28 @@ class ChurnModel(VipmlEstimator):
 
     # -- prediction -------------------------------------------------------------------------
 
-    def _scores(
-        self, transactions: Any, events: Any, at: Any
-    ) -> tuple[pd.DataFrame, FloatArray, FloatArray]:
-        table, margin = self.features(transactions, events, at=at)
-        correction = self.booster_.predict(table[self.feature_names_], raw_score=True)
-        return table, margin, correction
+    def _predict(
+        self, table: pd.DataFrame, margin: FloatArray, *, top: int, calibrated: bool = True
+    ) -> pd.DataFrame:
+        """``churn_probability`` of assembled features, and ``top`` reasons when ``top > 0``."""
+        inputs = table[self.feature_names_]
+        correction = self.booster_.predict(inputs, raw_score=True)
+        out = pd.DataFrame(
+            {"churn_probability": self._probability(margin, correction, calibrated)},
+            index=table.index,
+        )
+        if top == 0:
+            return out
+        contributions = self.booster_.predict(inputs, pred_contrib=True)
+        drivers = explain(
+            table,
+            contributions[:, :-1],
+            self.feature_names_,
+            base_margin=margin - margin.mean(),
+            horizon=parse_duration(self.horizon, "horizon"),
+            top=top,
+        )
+        return out.join(drivers)
 
     def _probability(
         self, margin: FloatArray, correction: FloatArray, calibrated: bool
@@ -776,9 +851,8 @@ class ChurnModel(VipmlEstimator):
         DataValidationError
             Bad input or events missing against the fit.
         """
-        table, margin, correction = self._scores(transactions, events, at)
-        values = self._probability(margin, correction, calibrated)
-        return pd.Series(values, index=table.index, name="churn_probability")
+        table, margin = self.features(transactions, events, at=at)
+        return self._predict(table, margin, top=0, calibrated=calibrated)["churn_probability"]
 
     def reasons(
         self, transactions: Any, events: Any = None, *, at: Any, top: int = 3
@@ -815,17 +889,119 @@ class ChurnModel(VipmlEstimator):
         """
         if not (isinstance(top, numbers.Integral) and top >= 1):
             raise ValueError(f"top must be an integer >= 1, got {top!r}.")
-        table, margin, correction = self._scores(transactions, events, at)
-        contributions = self.booster_.predict(table[self.feature_names_], pred_contrib=True)
-        drivers = explain(
-            table,
-            contributions[:, :-1],
-            self.feature_names_,
-            base_margin=margin - margin.mean(),
-            horizon=parse_duration(self.horizon, "horizon"),
-            top=int(top),
+        table, margin = self.features(transactions, events, at=at)
+        return self._predict(table, margin, top=int(top))
+
+    def score_table(
+        self,
+        base: pd.DataFrame,
+        engagement: pd.DataFrame | None = None,
+        *,
+        purchase_model: PurchaseModel,
+        spend_model: GammaGamma | None,
+        top: int = 0,
+    ) -> pd.DataFrame:
+        """Churn probabilities (and reasons) from feature tables and already-fitted LTV models.
+
+        The scoring seam of a pipeline that has built the features and fitted BG/NBD and
+        Gamma-Gamma at the scoring date itself: no log is read and no model is refitted.
+        With ``purchase_model`` and ``spend_model`` the models :meth:`features` would fit at
+        that date (``BetaGeo()`` on the RFM columns, ``GammaGamma()`` on the repeat buyers
+        with positive spend), the result equals :meth:`predict_proba` and :meth:`reasons`
+        bit for bit.
+
+        Parameters
+        ----------
+        base : pandas.DataFrame
+            Indexed by ``customer_id``: the columns :data:`RFM_COLUMNS` of
+            ``rfm_summary(..., freq="D", time_unit="W")`` and :data:`CYCLE_COLUMNS` of
+            ``purchase_cycle_features(..., window=CYCLE_WINDOW, freq="D")`` at the scoring date
+            (other columns are ignored).
+        engagement : DataFrame-like, optional
+            ``engagement_features(..., windows=ENGAGEMENT_WINDOWS)`` at the scoring date
+            (indexed by, or with a column, ``customer_id``); required when the model was
+            fitted with engagement features, ignored otherwise. Customers of ``base`` without
+            a row get 0 event counts and NaN elsewhere.
+        purchase_model : BetaGeo, ParetoNBD or ModifiedBetaGeo
+            A fitted purchase model (``p_alive``, ``expected_purchases``,
+            ``probability_of_purchases``) for the base margin and the LTV features.
+        spend_model : GammaGamma or None
+            A fitted spend model; None leaves ``gg_expected_spend`` missing (NaN).
+        top : int, default 0
+            Reasons per customer, as in :meth:`reasons`; 0 for probabilities only.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``base``: ``churn_probability``, then (``top > 0``) ``reason_1`` ..
+            ``reason_<top>`` and ``impact_1`` .. ``impact_<top>``.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``, or if ``purchase_model`` or ``spend_model`` is not fitted.
+        DataValidationError
+            ``base`` lacks a column or repeats a customer; engagement missing against the fit
+            or with none of ``base``'s customers.
+        ValueError
+            ``top`` not an integer >= 0, or a model of the wrong kind.
+
+        Examples
+        --------
+        >>> from vipml.data import simulate
+        >>> from vipml.features import rfm_summary
+        >>> from vipml.features.cycle import purchase_cycle_features
+        >>> from vipml.features.engagement import engagement_features
+        >>> from vipml.churn.model import CYCLE_WINDOW, ENGAGEMENT_WINDOWS
+        >>> sim = simulate(1500, "2024-01-01", "2025-12-31", random_state=1)
+        >>> model = ChurnModel(horizon="13W", lgbm_params={"num_boost_round": 50}).fit(
+        ...     sim.transactions, sim.events, cutoff="2025-06-30")
+        >>> at = "2025-06-30"
+        >>> rfm = rfm_summary(sim.transactions, at, freq="D", time_unit="W")
+        >>> base = rfm.join(purchase_cycle_features(sim.transactions, at, window=CYCLE_WINDOW,
+        ...                                         freq="D"))
+        >>> events = engagement_features(sim.events, at, windows=ENGAGEMENT_WINDOWS)
+        >>> bg = BetaGeo().fit(rfm)
+        >>> scores = model.score_table(base, events, purchase_model=bg, spend_model=None, top=1)
+        >>> list(scores.columns), bool(scores["churn_probability"].between(0, 1).all())
+        (['churn_probability', 'reason_1', 'impact_1'], True)
+        """
+        self._check_fitted()
+        if not (isinstance(top, numbers.Integral) and not isinstance(top, bool) and top >= 0):
+            raise ValueError(f"top must be an integer >= 0, got {top!r}.")
+        if not isinstance(purchase_model, PurchaseModel):
+            raise ValueError(
+                "purchase_model must be a fitted vipml purchase model (BetaGeo, ParetoNBD or "
+                f"ModifiedBetaGeo), got {type(purchase_model).__name__}."
+            )
+        if spend_model is not None and not isinstance(spend_model, GammaGamma):
+            raise ValueError(
+                f"spend_model must be a fitted GammaGamma or None, got "
+                f"{type(spend_model).__name__}."
+            )
+        purchase_model._check_fitted()
+        if spend_model is not None:
+            spend_model._check_fitted()
+        table = _check_base(base)
+        engaged = None
+        if self.engagement_columns_:
+            if engagement is None:
+                raise DataValidationError(
+                    "This ChurnModel was fitted with engagement features: pass the "
+                    "engagement_features(..., windows=ENGAGEMENT_WINDOWS) table of the scoring "
+                    "date (engagement=...), or fit with engagement=False."
+                )
+            if isinstance(engagement, pd.DataFrame) and "customer_id" in engagement.columns:
+                engagement = engagement.set_index("customer_id")
+            engaged = _align_engagement(
+                to_pandas(engagement, ["customer_id"]),
+                table.index,
+                self.engagement_columns_,
+                "in the engagement table",
+            )
+        weeks = self.training_horizon_ / _WEEK
+        full = parse_duration(self.horizon, "horizon") / _WEEK
+        features, margin = self._assemble(
+            table, weeks, full, engaged, models=(purchase_model, spend_model)
         )
-        drivers.insert(
-            0, "churn_probability", self._probability(margin, correction, calibrated=True)
-        )
-        return drivers
+        return self._predict(features, margin, top=int(top))
