@@ -17,6 +17,7 @@ __all__ = [
     "DataWarning",
     "ModelAssumptionWarning",
     "NotFittedError",
+    "RegistryBusyError",
     "VipmlError",
     "VipmlWarning",
 ]
@@ -40,6 +41,10 @@ class ConfigError(VipmlError, ValueError):
 
 class BundleError(VipmlError):
     """A model bundle is missing, incomplete, tampered with or of an unknown format."""
+
+
+class RegistryBusyError(BundleError):
+    """Another process holds a model registry's write lock (training or promoting)."""
 
 
 class NotFittedError(VipmlError, _SklearnNotFittedError):

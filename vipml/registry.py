@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vipml.bundle import MANIFEST, Bundle, load_bundle
-from vipml.errors import BundleError
+from vipml.errors import BundleError, RegistryBusyError
 
 __all__ = ["Registry", "bundle_version"]
 
@@ -116,6 +116,7 @@ class Registry:
 
     def __init__(self, root: str | os.PathLike[str] = "models") -> None:
         self.root = Path(root)
+        self._held = False
 
     def __repr__(self) -> str:
         return f"Registry(root={str(self.root)!r})"
@@ -128,10 +129,19 @@ class Registry:
 
         Raises
         ------
-        BundleError
+        RegistryBusyError
             If another process (or another open handle) holds the lock; the message names
             its pid. The lock is released by the kernel when its holder dies.
+
+        Notes
+        -----
+        Re-entrant for this object: a :meth:`publish` or :meth:`promote` inside ``with
+        registry.lock():`` runs under the lock already held (how ``vipml train`` keeps the
+        registry locked from the start of training to the publication of its bundle).
         """
+        if self._held:
+            yield
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -142,16 +152,18 @@ class Registry:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                raise BundleError(
+                raise RegistryBusyError(
                     f"Registry {self.root} is busy: lock held by pid {holder} ({path}). "
                     "Another training or promotion is running; wait for it to finish and "
                     "retry (the lock is released automatically when that process exits)."
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._held = True
             try:
                 yield
             finally:
+                self._held = False
                 os.ftruncate(fd, 0)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
