@@ -343,7 +343,14 @@ def _normalise(lazy: Any, tz_aware: bool, *, numeric: str | None) -> Any:
     exprs = [timestamp.cast(nw.Datetime("us"))]
     if numeric is not None:
         exprs.append(nw.col(numeric).cast(nw.Float64))
-    return lazy.with_columns(*exprs)
+    try:
+        return lazy.with_columns(*exprs)
+    except NotImplementedError as exc:  # Spark keeps the time zone in the session
+        raise DataValidationError(
+            f"The timestamps are in the Spark session's time zone, not UTC ({exc}). vipml "
+            "computes in UTC: build the session with .config('spark.sql.session.timeZone', "
+            "'UTC') (as vipml.spark.local_session does), or pass TIMESTAMP_NTZ columns."
+        ) from exc
 
 
 def _parse_pandas_timestamps(frame: Any, source: str, name: str) -> tuple[Any, bool]:
@@ -432,7 +439,7 @@ def _check_rows(
     problems: dict[str, tuple[str, Any, str]] = {}
 
     def add(key: str, mask: Any, column: str, message: str) -> None:
-        checks[key] = mask.sum()
+        checks[key] = mask.cast(nw.Int64).sum()  # Spark cannot sum booleans
         problems[key] = (column, mask, message)
 
     id_missing = nw.col("customer_id").is_null()

@@ -14,7 +14,16 @@ import narwhals.stable.v2 as nw
 
 from vipml.errors import DataValidationError
 
-__all__ = ["EPOCH", "Freq", "day_number", "period_number", "period_of", "time_scale"]
+__all__ = [
+    "EPOCH",
+    "Freq",
+    "calendar_arithmetic",
+    "civil_days",
+    "day_number",
+    "period_number",
+    "period_of",
+    "time_scale",
+]
 
 Freq = Literal["H", "D", "W", "M"]
 
@@ -33,27 +42,62 @@ def _check_freq(freq: str, argument: str = "freq") -> None:
         )
 
 
-def seconds_since_epoch(column: str = "timestamp") -> Any:
-    """Expression: whole seconds between 1970-01-01 and a naive timestamp column."""
-    return (nw.col(column) - nw.lit(EPOCH)).dt.total_seconds()
+def calendar_arithmetic(frame: Any) -> bool:
+    """Whether a lazy frame's engine needs day numbers from calendar fields (Spark does).
+
+    Spark has no duration-to-seconds conversion, so its day numbers are computed from the
+    year, day of year and time of day (:func:`civil_days`); elsewhere a timestamp difference
+    is several times faster.
+    """
+    return frame.implementation.is_spark_like()
 
 
-def day_number(column: str = "timestamp") -> Any:
+def civil_days(column: str = "timestamp") -> Any:
+    """Expression: days since 1970-01-01 from the year and day of year (any engine).
+
+    Exact integer arithmetic on the proleptic Gregorian calendar: 365 days a year plus the
+    leap days between 1970 and the timestamp's year.
+    """
+    year = nw.col(column).dt.year().cast(nw.Int64)
+    before = year - 1
+    leap_days = before // 4 - before // 100 + before // 400 - 477  # 477 leap years before 1970
+    return (year - 1970) * 365 + leap_days + nw.col(column).dt.ordinal_day().cast(nw.Int64) - 1
+
+
+def seconds_since_epoch(column: str = "timestamp", *, calendar: bool = False) -> Any:
+    """Expression: whole seconds between 1970-01-01 and a naive timestamp column.
+
+    With ``calendar=True`` they are computed from calendar fields (see
+    :func:`calendar_arithmetic`), with the same result.
+    """
+    if not calendar:
+        return (nw.col(column) - nw.lit(EPOCH)).dt.total_seconds()
+    clock = nw.col(column).dt
+    time_of_day = clock.hour() * 3600 + clock.minute() * 60 + clock.second()
+    return civil_days(column) * 86400 + time_of_day.cast(nw.Int64)
+
+
+def day_number(column: str = "timestamp", *, calendar: bool = False) -> Any:
     """Expression: the day number (days since 1970-01-01) of a naive timestamp column."""
+    if calendar:
+        return civil_days(column)
     return seconds_since_epoch(column) // 86400
 
 
-def period_number(freq: Freq, column: str = "timestamp") -> Any:
+def period_number(freq: Freq, column: str = "timestamp", *, calendar: bool = False) -> Any:
     """Expression: the integer purchase period of a timestamp column.
 
     Periods are those of pandas' ``to_period(freq)`` (and so of ``lifetimes``): calendar hours,
-    days, Monday-to-Sunday weeks and calendar months.
+    days, Monday-to-Sunday weeks and calendar months. ``calendar=True`` derives them from
+    calendar fields, for engines without duration arithmetic (see :func:`calendar_arithmetic`).
     """
     _check_freq(freq)
-    if freq in _SECONDS_PER_PERIOD:
-        return seconds_since_epoch(column) // _SECONDS_PER_PERIOD[freq]
+    if freq == "D":
+        return day_number(column, calendar=calendar)
+    if freq == "H":
+        return seconds_since_epoch(column, calendar=calendar) // 3600
     if freq == "W":
-        return (day_number(column) + _WEEK_SHIFT_DAYS) // 7
+        return (day_number(column, calendar=calendar) + _WEEK_SHIFT_DAYS) // 7
     return (nw.col(column).dt.year() - 1970) * 12 + nw.col(column).dt.month() - 1
 
 

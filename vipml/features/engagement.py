@@ -19,7 +19,7 @@ import narwhals.stable.v2 as nw
 from vipml.data.columns import Columns
 from vipml.data.validate import PreparedLog, parse_cutoff, prepare_events, to_native_result
 from vipml.errors import DataValidationError
-from vipml.features._periods import day_number
+from vipml.features._periods import calendar_arithmetic, day_number
 from vipml.features.cycle import (
     count_where,
     day_of,
@@ -156,6 +156,7 @@ def engagement_frame(log: PreparedLog, cutoff_end: dt.datetime, layout: Engageme
         # means do not depend on the order in which the engine adds rows.
         events = events.with_columns(_value_micros=micro_units("value"))
     cutoff_day = day_of(cutoff_end)
+    calendar = calendar_arithmetic(events)
     aggregates: list[Any] = []
     for name, raw in layout.event_types:
         for label, span in layout.windows:
@@ -169,8 +170,10 @@ def engagement_frame(log: PreparedLog, cutoff_end: dt.datetime, layout: Engageme
         )
     aggregates += [timestamp.max().alias("_last"), timestamp.min().alias("_first")]
     finals: list[Any] = [
-        (nw.lit(cutoff_day) - day_number("_last")).cast(nw.Float64).alias("days_since_last_event"),
-        (nw.lit(cutoff_day) - day_number("_first"))
+        (nw.lit(cutoff_day) - day_number("_last", calendar=calendar))
+        .cast(nw.Float64)
+        .alias("days_since_last_event"),
+        (nw.lit(cutoff_day) - day_number("_first", calendar=calendar))
         .cast(nw.Float64)
         .alias("days_since_first_event"),
     ]

@@ -20,7 +20,13 @@ from vipml.data.validate import (
     to_native_result,
 )
 from vipml.errors import DataValidationError
-from vipml.features._periods import Freq, period_number, period_of, time_scale
+from vipml.features._periods import (
+    Freq,
+    calendar_arithmetic,
+    period_number,
+    period_of,
+    time_scale,
+)
 
 __all__ = [
     "DEFAULT_SEGMENT_RULES",
@@ -103,7 +109,7 @@ def purchase_periods(
     if returns != "exclude" and "order_id" in log.columns:
         rows = _net_into_orders(rows)
     return (
-        rows.with_columns(period=period_number(freq))
+        rows.with_columns(period=period_number(freq, calendar=calendar_arithmetic(rows)))
         .group_by("customer_id", "period")
         .agg(micro_sum(nw.col("micros")).alias("spend_micros"), nw.col("purchase").any())
         .filter(nw.col("purchase"))
