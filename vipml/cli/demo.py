@@ -1,4 +1,4 @@
-"""The ``vipml`` command line. The only module that configures logging and prints."""
+"""``vipml demo``: the whole job on bundled CDNOW and a simulated shop with engagement events."""
 
 from __future__ import annotations
 
@@ -11,37 +11,10 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from vipml._version import __version__
-
-app = typer.Typer(
-    help="vipml: find, value and keep your most valuable customers.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-logger = logging.getLogger("vipml")
+logger = logging.getLogger("vipml.cli")
 
 CDNOW_CUTOFF, CDNOW_END = "1997-09-30", "1998-06-30"
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"vipml {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
-    ] = False,
-) -> None:
-    """vipml: find, value and keep your most valuable customers."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+SHOP_CUTOFF = "2025-06-30"
 
 
 def _write(table: pd.DataFrame, path: Path) -> str:
@@ -50,7 +23,6 @@ def _write(table: pd.DataFrame, path: Path) -> str:
     return f"  {path}  ({len(table):,} rows x {table.shape[1]} columns)"
 
 
-@app.command()
 def demo(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Folder for the tables written.")
@@ -60,7 +32,12 @@ def demo(
     ] = 5000,
     seed: Annotated[int, typer.Option(help="Seed of the simulated shop.")] = 0,
 ) -> None:
-    """Run the whole job on bundled CDNOW and a simulated shop; write the tables, print a summary."""
+    """Run the whole job on bundled CDNOW and a simulated shop; write tables, models, scores, report.
+
+    CDNOW (purchases only): RFM, lifetime value checked on the holdout, churn risk against its
+    baselines, value segments and VIP tiers. The simulated shop (purchases and engagement
+    events): the pipeline trained into a registry, customers scored, an HTML report.
+    """
     from vipml.data import load_cdnow, simulate
     from vipml.features import (
         calibration_holdout,
@@ -87,6 +64,7 @@ def demo(
     values, report = _cdnow_lifetime_value(split)
     typer.echo("\n" + _indent(str(report)))
     value_segments, tiers = _cdnow_segments(cdnow, rfm, values, split)
+    churn_table = _cdnow_churn(cdnow)
     folder = output / "cdnow"
     written += [
         _write(rfm, folder / "rfm_summary.csv"),
@@ -96,11 +74,12 @@ def demo(
         _write(values, folder / "lifetime_value.csv"),
         _write(value_segments, folder / "value_segments.csv"),
         _write(tiers, folder / "vip_tiers.csv"),
+        _write(churn_table, folder / "churn_evaluation.csv"),
     ]
 
     typer.echo(f"\nSimulated shop: {customers:,} customers, 2024-2025, seed {seed}")
     shop = simulate(customers, "2024-01-01", "2025-12-31", random_state=seed)
-    cutoff = "2025-06-30"
+    cutoff = SHOP_CUTOFF
     shop_rfm = rfm_summary(shop.transactions, cutoff, freq="D", time_unit="W")
     shop_segments = rfm_segments(shop_rfm)
     engagement = engagement_features(shop.events, cutoff)
@@ -126,9 +105,77 @@ def demo(
     typer.echo("  churned within 13 weeks, by snapshot cutoff:")
     typer.echo("    " + ", ".join(f"{c:%Y-%m-%d}: {r:.0%}" for c, r in churn_rate.items()))
 
-    typer.echo("\nTables written:")
+    written += _shop_pipeline(shop, folder, output / "models")
+    typer.echo("\nFiles written:")
     typer.echo("\n".join(written))
     typer.echo(f"\nDone in {time.perf_counter() - started:.1f} s.")
+
+
+def _cdnow_churn(cdnow: pd.DataFrame) -> pd.DataFrame:
+    """Churn risk at the CDNOW cutoff over 39 weeks, against every baseline on the holdout."""
+    from vipml.churn import ChurnModel, evaluate
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*exact duplicate")
+        model = ChurnModel(horizon="39W").fit(cdnow, cutoff=CDNOW_CUTOFF)
+        table = evaluate(model, cdnow)
+    typer.echo(
+        f"\n  Churn risk: no purchase in the 39 weeks after {CDNOW_CUTOFF} "
+        f"({table.attrs['churn_rate']:.0%} of customers); model trained in {model.mode_} mode "
+        f"on {model.training_horizon_.days}-day labels. Time holdout:"
+    )
+    shown = table.drop(columns=[c for c in ("training",) if c in table.columns])
+    typer.echo(_indent(shown.to_string(float_format=lambda v: f"{v:.3f}")))
+    return table
+
+
+def _shop_pipeline(shop: object, folder: Path, registry: Path) -> list[str]:
+    """Train the pipeline on the shop's logs into a registry, score everyone, write a report."""
+    from vipml.cli import train_and_publish
+    from vipml.config import PipelineConfig
+    from vipml.report import build_report, write_report
+
+    logs = folder / "transactions.parquet", folder / "events.parquet"
+    shop.transactions.to_parquet(logs[0])
+    shop.events.to_parquet(logs[1])
+    settings = PipelineConfig()
+    typer.echo(f"\n  Pipeline trained at {SHOP_CUTOFF} into the registry {registry}:")
+
+    def inputs() -> tuple[object, object, dict[str, object]]:
+        return shop.transactions, shop.events, {"transactions": "simulated", "seed": "demo"}
+
+    version, pipeline = train_and_publish(inputs, settings, SHOP_CUTOFF, registry, promote=True)
+    scores = pipeline.score(shop.transactions, shop.events)
+    scores_path = folder / "scores.parquet"
+    scores.to_parquet(scores_path)
+    tiers = scores["vip_tier"].value_counts()
+    typer.echo(
+        "  Scores: "
+        + ", ".join(
+            f"{name} {tiers.get(name, 0):,}"
+            for name in (*settings.tiers.names, settings.tiers.rest)
+        )
+        + f"; mean churn probability {scores['churn_probability'].mean():.2f}"
+    )
+    top = scores.sort_values("clv", ascending=False).head(3)
+    typer.echo(
+        _indent(
+            top[["clv", "churn_probability", "segment", "vip_tier", "reason_1"]].to_string(
+                float_format=lambda v: f"{v:.2f}"
+            )
+        )
+    )
+    report_path = folder / "report.html"
+    write_report(
+        build_report(pipeline, shop.transactions, shop.events, at=pipeline.cutoff_), report_path
+    )
+    return [
+        f"  {logs[0]}",
+        f"  {logs[1]}",
+        f"  {registry / version}  (model bundle, champion)",
+        f"  {scores_path}  ({len(scores):,} customers scored)",
+        f"  {report_path}  (HTML report: open it in a browser)",
+    ]
 
 
 def _cdnow_lifetime_value(split: pd.DataFrame) -> tuple[pd.DataFrame, object]:
