@@ -112,9 +112,7 @@ def assert_tables_equal(states, tx, ev, cutoff, at):
         pd.testing.assert_frame_equal(
             engagement_table(states, at, layout),
             engagement_features(seen, at, windows=WINDOWS),
-            rtol=0,
-            atol=1e-12,
-            check_exact=False,
+            check_exact=True,
         )
 
 
