@@ -19,6 +19,7 @@ import narwhals.stable.v2 as nw
 import pandas as pd
 
 from vipml.data.columns import Columns
+from vipml.data.parquet import is_parquet_source, scan_parquet
 from vipml.errors import DataValidationError, DataWarning
 
 __all__ = [
@@ -79,9 +80,10 @@ def prepare_transactions(
 
     Parameters
     ----------
-    transactions : DataFrame-like
-        pandas, polars (eager or lazy), pyarrow table or DuckDB relation with at least the
-        customer id, timestamp and amount columns.
+    transactions : DataFrame-like or path
+        pandas, polars (eager or lazy), pyarrow table, DuckDB relation or PySpark DataFrame
+        with at least the customer id, timestamp and amount columns; or Parquet files (a path,
+        glob or list of paths, read by :func:`vipml.data.parquet.scan_parquet`).
     columns : Columns, optional
         Names of the caller's columns; defaults to the standard names.
     returns : {"net", "exclude", "error"}, default "net"
@@ -147,9 +149,10 @@ def prepare_events(
 
     Parameters
     ----------
-    events : DataFrame-like
-        A frame with customer id, timestamp and event type columns; optional ``channel`` and
-        a numeric ``value`` (e.g. a sentiment score, missing where an event has none).
+    events : DataFrame-like or path
+        A frame (or Parquet files) with customer id, timestamp and event type columns;
+        optional ``channel`` and a numeric ``value`` (e.g. a sentiment score, missing where an
+        event has none).
     columns : Columns, optional
         Names of the caller's columns; defaults to the standard names.
     check_duplicates : bool, default True
@@ -241,15 +244,16 @@ def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.dat
 def to_native_result(result: Any, kind: str, *, index: str | None = "customer_id") -> Any:
     """Return a narwhals result in the caller's frame type.
 
-    pandas callers get a pandas DataFrame indexed by ``index`` (sorted), polars and pyarrow
-    callers an eager frame of their kind sorted by ``index``, lazy callers (polars lazy, DuckDB,
-    Spark) a lazy frame of their own backend, so the work stays where the data lives.
+    pandas callers (and Parquet paths) get a pandas DataFrame indexed by ``index`` (sorted),
+    polars and pyarrow callers an eager frame of their kind sorted by ``index``, lazy callers
+    (polars lazy, DuckDB, Spark) a lazy frame of their own backend, so the work stays where
+    the data lives.
     """
-    if kind in ("pandas", "pyarrow", "polars"):
+    if kind in ("pandas", "pyarrow", "polars", "parquet"):
         if index is not None:
             result = result.sort(index)
         eager = result.collect(backend="polars" if kind == "polars" else "pandas")
-        if kind == "pandas":
+        if kind in ("pandas", "parquet"):
             native = eager.to_native()
             return native.set_index(index) if index is not None else native
         if kind == "pyarrow":
@@ -259,6 +263,9 @@ def to_native_result(result: Any, kind: str, *, index: str | None = "customer_id
 
 
 def _as_narwhals(obj: Any, name: str) -> tuple[Any, str]:
+    if is_parquet_source(obj):
+        # Files larger than memory: DuckDB streams them; the result comes back as pandas.
+        return nw.from_native(scan_parquet(obj)), "parquet"
     if isinstance(obj, pd.Series):
         raise DataValidationError(f"{name} must be a DataFrame, got a pandas Series.")
     try:

@@ -517,12 +517,12 @@ def training_snapshots(
 
 
 def _snapshots_to_native(result: Any, kind: str) -> Any:
-    if kind not in ("pandas", "pyarrow", "polars"):
+    if kind not in ("pandas", "pyarrow", "polars", "parquet"):
         return to_native_result(result, kind, index=None)
     eager = result.collect(backend="polars" if kind == "polars" else "pandas").sort(
         "cutoff", "customer_id"
     )
-    if kind == "pandas":
+    if kind in ("pandas", "parquet"):
         return eager.to_native().set_index(["cutoff", "customer_id"])
     if kind == "pyarrow":
         return eager.to_arrow()

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from vipml.base import VipmlEstimator
-from vipml.ltv._input import check_weights, rfm_columns
+from vipml.ltv._input import fit_columns, rfm_columns
 from vipml.ltv._mle import MLEResult, TotalFactory, collapse_rows, draw_log_normal, fit_mle
 
 if TYPE_CHECKING:
@@ -262,8 +262,7 @@ class PurchaseModel(VipmlEstimator):
         (['a', 'alpha', 'b', 'r'], 5)
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
-        index, columns = rfm_columns(rfm, RFM_COLUMNS)
-        w = check_weights(weights, len(index))
+        index, columns, w = fit_columns(rfm, RFM_COLUMNS, weights)
         x, t_x, age = (columns[c] for c in RFM_COLUMNS)
         cls = type(self)
         result = fit_mle(

@@ -13,7 +13,7 @@ import pandas as pd
 
 from vipml.errors import DataValidationError
 
-__all__ = ["as_rfm_frame", "check_weights", "rfm_columns"]
+__all__ = ["as_rfm_frame", "check_weights", "fit_columns", "rfm_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +236,90 @@ def check_weights(weights: npt.ArrayLike | None, n_rows: int) -> npt.NDArray[np.
     if not (w > 0).any():
         raise DataValidationError("weights are all zero: at least one customer must count.")
     return w
+
+
+def fit_columns(
+    rfm: Any, required_columns: Sequence[str], weights: npt.ArrayLike | None = None
+) -> tuple[pd.Index, dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64] | None]:
+    """The checked columns and weights a model is fitted on; lazy frames collapse in place.
+
+    A lazy frame (Spark, DuckDB, polars lazy) is collapsed by its own engine into its
+    distinct rows of ``required_columns`` with their counts, and only those rows are
+    collected: a Spark fit never brings the customers to the driver. Fitting on the distinct
+    rows weighted by their counts reaches the same optimum as fitting on every customer (the
+    optimiser collapses identical rows itself). Checks then run on the distinct rows: error
+    messages count distinct rows and show one customer id of each.
+
+    Parameters
+    ----------
+    rfm : DataFrame
+        RFM summary; eager frames are read as by :func:`rfm_columns`.
+    required_columns : sequence of str
+        Columns the model is fitted on.
+    weights : array_like, optional
+        One weight per row of an eager frame. Lazy frames have no row order: weights are
+        refused with them.
+
+    Returns
+    -------
+    tuple
+        ``(index, {column: array}, weights)``; for a lazy frame the index holds one customer id
+        per distinct row and the weights are the row counts.
+
+    Raises
+    ------
+    DataValidationError
+        As :func:`rfm_columns` and :func:`check_weights`.
+    ValueError
+        When weights are given with a lazy frame.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> rfm = pl.LazyFrame({"customer_id": [1, 2, 3], "frequency": [0.0, 0.0, 2.0]})
+    >>> index, cols, w = fit_columns(rfm, ["frequency"])
+    >>> cols["frequency"].tolist(), w.tolist(), index.tolist()
+    ([0.0, 2.0], [2.0, 1.0], [1, 3])
+    """
+    frame = _lazy_frame(rfm)
+    if frame is None:
+        index, values = rfm_columns(rfm, required_columns)
+        return index, values, check_weights(weights, len(index))
+    if weights is not None:
+        raise ValueError(
+            "weights cannot be given with a lazy frame (Spark, DuckDB, polars lazy): its rows "
+            "have no fixed order. Fit without weights (identical customers are collapsed into "
+            "weighted rows anyway), or collect the frame first."
+        )
+    missing = [c for c in required_columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"The RFM frame lacks the column(s) {missing} (columns found: "
+            f"{list(frame.columns)}). {_FIX_SUMMARY}"
+        )
+    aggregates = [nw.len().alias("_count")]
+    if _ID in frame.columns:
+        aggregates.append(nw.col(_ID).min())
+    distinct = (
+        frame.group_by(*required_columns)
+        .agg(*aggregates)
+        .collect(backend="pandas")
+        .to_native()
+        .sort_values(list(required_columns), kind="stable", ignore_index=True)
+    )
+    if _ID in distinct.columns:
+        distinct = distinct.set_index(_ID)
+    index, values = rfm_columns(distinct, required_columns)
+    logger.debug("collapsed a lazy RFM frame into %d distinct rows", len(index))
+    return index, values, check_weights(distinct["_count"].to_numpy(np.float64), len(index))
+
+
+def _lazy_frame(rfm: Any) -> Any:
+    """The narwhals lazy frame of a lazy input, None for anything else."""
+    if isinstance(rfm, pd.DataFrame):
+        return None
+    try:
+        frame = nw.from_native(rfm)
+    except TypeError:
+        return None
+    return frame if isinstance(frame, nw.LazyFrame) else None

@@ -22,7 +22,7 @@ from vipml.ltv._base import (
     sample_param_dicts,
     set_fit_result,
 )
-from vipml.ltv._input import check_weights, rfm_columns
+from vipml.ltv._input import fit_columns, rfm_columns
 from vipml.ltv._likelihoods import (
     gamma_gamma_loglik,
     gamma_gamma_loglik_grad,
@@ -182,8 +182,7 @@ class GammaGamma(VipmlEstimator):
         4
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
-        index, columns = rfm_columns(rfm, _COLUMNS)
-        w_all = check_weights(weights, len(index))
+        index, columns, w_all = fit_columns(rfm, _COLUMNS, weights)
         x_all, m_all = columns["frequency"], columns["monetary_value"]
         _refuse_non_positive_spend(index, x_all, m_all)
         repeat = x_all > 0
