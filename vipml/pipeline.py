@@ -487,7 +487,7 @@ class VipPipeline(VipmlEstimator):
         rfm["RFM"] = rfm["R"].astype(str) + rfm["F"].astype(str) + rfm["M"].astype(str)
         named = rfm_segments(rfm, rules=DEFAULT_SEGMENT_RULES, bins=self.config_.rfm.bins)
         scores = scores.join(rfm)
-        scores["rfm_segment"] = named["segment"]
+        scores["rfm_segment"] = named["segment"].astype(str)
         segment_input = table[list(RFM_COLUMNS)].assign(
             clv=values["clv"], churn_risk=churn["churn_probability"]
         )
