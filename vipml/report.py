@@ -463,6 +463,28 @@ def build_report(
     if not isinstance(pipeline, VipPipeline):
         raise TypeError(f"build_report takes a fitted VipPipeline, not {type(pipeline).__name__}.")
     pipeline._check_fitted()
+    # the report reads the logs several times: say each warning about them once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        page = _build(pipeline, transactions, events, at, horizon, title, generated_at)
+    seen: set[tuple[type[Warning], str]] = set()
+    for record in caught:
+        key = (record.category, str(record.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(record.message, stacklevel=2)
+    return page
+
+
+def _build(
+    pipeline: VipPipeline,
+    transactions: Any,
+    events: Any,
+    at: Any,
+    horizon: Any,
+    title: str,
+    generated_at: str | None,
+) -> str:
     from vipml.plotting.churn import plot_lift, plot_reliability
     from vipml.plotting.ltv import plot_calibration_holdout, plot_cumulative_tracking
     from vipml.plotting.segments import plot_migration, plot_profile
@@ -473,19 +495,30 @@ def build_report(
     stamp = cutoff if at is None else _stamp(at, "at")
     span = parse_duration(config.churn.horizon if horizon is None else horizon, "horizon")
     end = stamp + span
-    weeks = span / _WEEK
+    # churn probabilities are about the churn horizon: churn labels always use it
+    churn_span = parse_duration(config.churn.horizon, "churn.horizon")
+    churn_end = stamp + churn_span
     first, last, n_rows = _data_span(pipeline, transactions)
-    if last < end:
+    if last < max(end, churn_end):
         raise DataValidationError(
             f"The transactions end at {_day(last)}, before the end of the holdout "
-            f"{_day(end)} (at {_day(stamp)} + {_duration_text(span)}): pass an earlier `at`, a "
-            "shorter `horizon` or a longer log."
+            f"{_day(max(end, churn_end))} (at {_day(stamp)} + "
+            f"{_duration_text(max(span, churn_span))}): pass an earlier `at`, a shorter "
+            "`horizon` or a longer log."
         )
     metrics = pipeline.evaluate(transactions, events, at=stamp, horizon=span)
 
     features = pipeline.build_features(transactions, events, at=stamp)
     scores = pipeline.score_features(features)
-    after = _pandas(labels_after(transactions, stamp, span, columns=columns)).reindex(scores.index)
+    revenue = _pandas(labels_after(transactions, stamp, span, columns=columns))
+    churn_labels = (
+        revenue
+        if churn_span == span
+        else _pandas(labels_after(transactions, stamp, churn_span, columns=columns))
+    )
+    after = pd.DataFrame(
+        {"spend_next": revenue["spend_next"], "churned": churn_labels["churned"]}
+    ).reindex(scores.index)
     churned = after["churned"].astype(bool)
     purchase_model = pipeline.purchase_model_
     model_name = purchase_model._model_name
@@ -503,6 +536,17 @@ def build_report(
         ("fit cutoff", _day(cutoff)),
         ("scored at", _day(stamp)),
         ("holdout", f"({_day(stamp)}, {_day(end)}]: {_duration_text(span)}"),
+        *(
+            []
+            if churn_span == span
+            else [
+                (
+                    "churn holdout",
+                    f"({_day(stamp)}, {_day(churn_end)}]: {_duration_text(churn_span)}, the "
+                    "churn model's horizon",
+                )
+            ]
+        ),
         (
             "data",
             f"{n_rows:,} transactions from {_day(first)} to {_day(last)}"
@@ -561,6 +605,13 @@ def build_report(
             "metrics",
             "Holdout metrics",
             _p(f"VipPipeline.evaluate at {_day(stamp)} over {_duration_text(span)}."),
+            ""
+            if churn_span == span
+            else _p(
+                f"The churn metrics here label churn over {_duration_text(span)}, while the model "
+                f"predicts churn over {_duration_text(churn_span)} (its horizon): the Churn "
+                f"section below, the segment and tier churn rates use {_duration_text(churn_span)}."
+            ),
             _table(metric_table, {"value": "text"}),
         )
     )
@@ -623,7 +674,7 @@ def build_report(
 
     # churn
     baseline_label = f"{model_name} P(no purchase), baseline"
-    baseline = purchase_model.probability_of_purchases(rfm, 0, weeks).to_numpy()
+    baseline = purchase_model.probability_of_purchases(rfm, 0, churn_span / _WEEK).to_numpy()
     predictions = pd.DataFrame(
         {
             "churned": churned.to_numpy(),
@@ -654,7 +705,7 @@ def build_report(
             "churn",
             "Churn",
             _p(
-                f"Churn = no purchase in ({_day(stamp)}, {_day(end)}]: {int(labels.sum()):,} of "
+                f"Churn = no purchase in ({_day(stamp)}, {_day(churn_end)}]: {int(labels.sum()):,} of "
                 f"{labels.size:,} customers ({_number(labels.mean(), 'pct')}). The baseline is the "
                 f"{model_name} probability of no purchase in the holdout, from the same fit."
             ),
@@ -766,11 +817,12 @@ def build_report(
     )
 
     # migration
-    earlier = cutoff if stamp > cutoff else stamp - span
+    earlier = cutoff if stamp > cutoff else stamp - churn_span
     what = (
         f"from the fit's cutoff {_day(cutoff)} to the scoring date {_day(stamp)}"
         if stamp > cutoff
-        else f"over the {_duration_text(span)} before the scoring date: from {_day(earlier)} "
+        else f"over the {_duration_text(churn_span)} (churn horizon) before the scoring date: "
+        f"from {_day(earlier)} "
         f"to {_day(stamp)}"
     )
     if earlier < first:
