@@ -109,11 +109,17 @@ def assert_tables_equal(states, tx, ev, cutoff, at):
     if ev is not None and len(until(ev, cutoff)):
         seen = until(ev, cutoff)
         layout = layout_from_events(seen, at, windows=WINDOWS)
+        online = engagement_table(states, at, layout)
+        batch = engagement_features(seen, at, windows=WINDOWS)
+        # Exact, but for the entropy: polars adds its per-channel terms in an order of its own.
+        entropy = "channel_entropy"
         pd.testing.assert_frame_equal(
-            engagement_table(states, at, layout),
-            engagement_features(seen, at, windows=WINDOWS),
+            online.drop(columns=entropy, errors="ignore"),
+            batch.drop(columns=entropy, errors="ignore"),
             check_exact=True,
         )
+        if entropy in batch:
+            np.testing.assert_allclose(online[entropy], batch[entropy], rtol=1e-15, atol=0)
 
 
 @PROPERTY
