@@ -450,12 +450,12 @@ def build_report(
     --------
     >>> from vipml import VipPipeline
     >>> from vipml.data import simulate
-    >>> sim = simulate(500, "2024-01-01", "2025-12-31", random_state=3)
+    >>> sim = simulate(300, "2024-06-01", "2025-12-31", random_state=3, events=False)
     >>> pipe = VipPipeline({"churn": {"n_snapshots": 2, "lgbm_params": {
-    ...     "num_boost_round": 15, "num_threads": 1}}, "ltv": {"n_draws": 10},
+    ...     "num_boost_round": 10, "num_threads": 1}}, "ltv": {"n_draws": 10},
     ...     "segments": {"n_segments": 3}})
-    >>> pipe = pipe.fit(sim.transactions, sim.events, cutoff="2025-06-30")
-    >>> page = build_report(pipe, sim.transactions, sim.events, at="2025-06-30")
+    >>> pipe = pipe.fit(sim.transactions, cutoff="2025-06-30")
+    >>> page = build_report(pipe, sim.transactions, at="2025-06-30")
     >>> page.startswith("<!DOCTYPE html>"), page.count("data:image/png;base64,") >= 5
     (True, True)
     """
@@ -707,7 +707,8 @@ def _build(
             _p(
                 f"Churn = no purchase in ({_day(stamp)}, {_day(churn_end)}]: {int(labels.sum()):,} of "
                 f"{labels.size:,} customers ({_number(labels.mean(), 'pct')}). The baseline is the "
-                f"{model_name} probability of no purchase in the holdout, from the same fit."
+                f"{model_name} probability of no purchase in those {_duration_text(churn_span)}, "
+                "from the same fit."
             ),
             _grid(
                 _img(
