@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from PIL import Image
 
@@ -189,8 +190,9 @@ def test_deterministic(page, pipe, shop):
     assert header["generated"] == "then"
 
 
-def test_later_scoring_date(pipe, shop):
-    later = build_report(pipe, shop.transactions, shop.events, at=LATER)
+def test_later_scoring_date_polars_logs(pipe, shop):
+    logs = pl.from_pandas(shop.transactions), pl.from_pandas(shop.events)
+    later = build_report(pipe, *logs, at=LATER)
     text = html.unescape(later)
     assert "from the fit's cutoff 2025-06-30 to the scoring date 2025-08-31" in text
     parsed = _parse(later)
