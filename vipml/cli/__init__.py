@@ -410,4 +410,8 @@ from vipml.cli.demo import demo  # noqa: E402  (registers `vipml demo` on app)
 
 app.command()(guarded(demo))
 
+from vipml.cli.serve import serve  # noqa: E402  (registers `vipml serve` on app)
+
+app.command()(guarded(serve))
+
 __all__ = ["ExitCode", "app"]
