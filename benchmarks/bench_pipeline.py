@@ -212,14 +212,24 @@ def install_clock() -> StageClock:
     return clock
 
 
-def best_of(repeat: int, function: Callable[[], Any]) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` calls (the machine may be shared) and the last result."""
-    best, result = np.inf, None
+def best_of(repeat: int, function: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Best wall time of ``repeat`` calls (the machine may be shared), its CPU time, the result."""
+    best, best_cpu, result = np.inf, np.inf, None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        seconds = time.perf_counter() - start
+        if seconds < best:
+            best, best_cpu = seconds, time.process_time() - cpu
+    return best, best_cpu, result
+
+
+def progress(out: dict[str, Any], what: str, _shown: set[str] = set()) -> None:  # noqa: B006
+    """New figures on stderr as they come, so that an interrupted run still tells something."""
+    new = {k: v for k, v in out.items() if k not in _shown}
+    _shown.update(new)
+    print(f"[bench {time.strftime('%H:%M:%S')}] {what}: {json.dumps(new)}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -227,7 +237,13 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def run(
-    tx_path: str, events_path: str, config: str | None, cutoff: str, at: str, repeat: int
+    tx_path: str,
+    events_path: str,
+    config: str | None,
+    cutoff: str,
+    at: str,
+    repeat: int,
+    sample: int,
 ) -> dict[str, Any]:
     """Train, bundle, load and score in this process; return the figures."""
     from vipml.bundle import load, save
@@ -252,6 +268,8 @@ def run(
     out["n_fit_customers"] = int(pipe.summary_["n_customers"])
     out["churn_mode"] = pipe.summary_["churn_mode"]
     out["n_segments"] = len(pipe.summary_["segments"])
+    out["n_trees"] = int(pipe.churn_model_.booster_.num_trees())
+    progress(out, "fitted")
 
     with tempfile.TemporaryDirectory(dir=os.environ.get("VIPML_BENCH_TMP")) as tmp:
         folder = Path(tmp) / "bundle"
@@ -263,34 +281,41 @@ def run(
         loaded = {}
         for allow_pickle in (True, False):
             key = "pickle" if allow_pickle else "no pickle"
-            out[f"load_s[{key}]"], loaded[key] = best_of(
+            out[f"load_s[{key}]"], _, loaded[key] = best_of(
                 repeat, lambda a=allow_pickle: load(folder, allow_pickle=a)
             )
+    progress(out, "bundle saved and loaded")
 
     # scoring: features once, then score_features (reference) and score from logs
     with phase_peak(out["peaks_mb"], "score"):
+        if sample and sample < out["n_fit_customers"]:
+            chosen = tx["customer_id"].drop_duplicates().sample(sample, random_state=0)
+            tx = tx[tx["customer_id"].isin(chosen)]
+            events = events[events["customer_id"].isin(chosen)] if events is not None else None
         start = time.perf_counter()
         features = pipe.build_features(tx, events, at=at)
         out["build_features_s"] = time.perf_counter() - start
         clock.reset()
         out["n_scored"] = len(features)
-        out["score_features_s[fitted]"], reference = best_of(
+        out["score_features_s[fitted]"], out["score_features_cpu_s[fitted]"], reference = best_of(
             repeat, lambda: pipe.score_features(features)
         )
         out["score_stages"] = {
             kind: {k: v / repeat for k, v in values.items()}
             for kind, values in clock.reset().items()
         }
+        progress(out, "reference scored")
         identical = {}
         for key, model in loaded.items():
-            out[f"score_features_s[{key}]"], scores = best_of(
+            out[f"score_features_s[{key}]"], out[f"score_features_cpu_s[{key}]"], scores = best_of(
                 repeat, lambda m=model: m.score_features(features)
             )
             identical[key] = bool(scores.equals(reference))
-            out[f"score_s[{key}]"], scores = best_of(
+            out[f"score_s[{key}]"], out[f"score_cpu_s[{key}]"], scores = best_of(
                 repeat, lambda m=model: m.score(tx, events, at=at)
             )
             identical[key] &= bool(scores.equals(reference))
+            progress(out, f"scored from the bundle loaded with {key}")
         out["identical"] = identical
         clock.reset()
     out["peak_rss_mb"] = _peak_rss_mb()
@@ -309,12 +334,11 @@ def child(*args: str, threads: int | None = None) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         check=False,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         env=env,
     )
     if done.returncode != 0:
-        sys.stderr.write(done.stderr)
         raise SystemExit(f"child {args[0]} failed with exit code {done.returncode}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -342,7 +366,7 @@ def report(n: int, info: dict, f: dict[str, Any]) -> None:
         f"{fit:.1f} s",
         f"{f['fit_cpu_s']:.1f} s",
         f"{f['n_fit_customers']:,} customers, churn mode {f['churn_mode']}, "
-        f"{f['n_segments']} segments; peak +{f['peaks_mb'].get('fit', float('nan')):,.0f} MB",
+        f"{f['n_segments']} segments, {f.get('n_trees', 0)} trees; peak +{f['peaks_mb'].get('fit', float('nan')):,.0f} MB",
     )
     wall, cpu = f["fit_stages"]["wall"], f["fit_stages"]["cpu"]
     for stage in FIT_STAGES:
@@ -376,10 +400,11 @@ def report(n: int, info: dict, f: dict[str, Any]) -> None:
         ("score from logs, loaded no pickle", "score_s[no pickle]"),
     ):
         seconds = f[key]
+        cpu_s = f.get(key.replace("_s[", "_cpu_s["))
         row(
             label,
             f"{n_scored / seconds:,.0f} /s",
-            "",
+            "" if cpu_s is None else f"{cpu_s:.2f} s",
             f"{seconds:.2f} s = {seconds / reference:.2f}x the reference",
         )
     wall, cpu = f["score_stages"]["wall"], f["score_stages"]["cpu"]
@@ -412,6 +437,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--at", default="2025-12-31", help="scoring date")
     parser.add_argument("--repeat", type=int, default=2, help="scoring: best of this many runs")
     parser.add_argument(
+        "--score-sample",
+        type=float,
+        default=0,
+        help="score a random sample of this many customers (their logs); default: all",
+    )
+    parser.add_argument(
         "--threads", type=int, help="OMP_NUM_THREADS of the runs (LightGBM); default: unset"
     )
     parser.add_argument(
@@ -432,13 +463,15 @@ def main(argv: list[str] | None = None) -> None:
             n, seed, tx, ev, with_events = rest
             print(json.dumps(generate(int(n), int(seed), tx, ev, bool(int(with_events)))))
         else:
-            tx, ev, config, cutoff, at, repeat = rest
-            figures = run(tx, ev, config or None, cutoff, at, int(repeat))
+            tx, ev, config, cutoff, at, repeat, sample = rest
+            figures = run(tx, ev, config or None, cutoff, at, int(repeat), int(sample))
             print(json.dumps(figures))
         return
 
+    import vipml
+
     print(
-        f"vipml pipeline benchmark: cutoff {args.cutoff}, scoring at {args.at}, "
+        f"vipml {vipml.__version__} pipeline benchmark: cutoff {args.cutoff}, scoring at {args.at}, "
         f"config {args.config or 'defaults'}, cache {args.cache}, {os.cpu_count()} CPUs, "
         f"OMP_NUM_THREADS {args.threads or os.environ.get('OMP_NUM_THREADS', 'unset')}, "
         f"load average {os.getloadavg()[0]:.1f}",
@@ -460,6 +493,7 @@ def main(argv: list[str] | None = None) -> None:
             args.cutoff,
             args.at,
             str(args.repeat),
+            str(int(args.score_sample)),
             threads=args.threads,
         )
         report(n, info, figures)
