@@ -7,7 +7,8 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_examples_run(capsys):
+def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files (a bundle) where they run
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 3
     namespace: dict = {}
@@ -16,3 +17,9 @@ def test_readme_python_examples_run(capsys):
         exec(compile("\n".join(blocks), str(README), "exec"), namespace)
     assert "Holdout purchases by calibration frequency" in capsys.readouterr().out
     assert namespace["tiers"].value_counts()["VIP"] > 0
+    assert namespace["table"].loc["ChurnModel", "roc_auc"] > 0.7
+    assert (
+        namespace["again"]
+        .score(namespace["shop"].transactions, namespace["shop"].events)
+        .equals(namespace["pipe"].score(namespace["shop"].transactions, namespace["shop"].events))
+    )
