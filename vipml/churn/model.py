@@ -558,36 +558,44 @@ class ChurnModel(VipmlEstimator):
     ) -> tuple[pd.DataFrame, FloatArray, npt.NDArray[np.bool_], list[str]]:
         """Stacked snapshot features, base margins, labels and the engagement columns.
 
-        The frame is indexed by (cutoff, customer_id), oldest snapshot first.
+        One :func:`training_snapshots` pass builds every snapshot's RFM, cycle and engagement
+        features (event types and channels as seen by the latest snapshot) and labels. The
+        frame is indexed by (cutoff, customer_id), oldest snapshot first.
         """
+        latest = schedule.validation_cutoff
+        engaged = (
+            first_event is not None and latest.normalize() + pd.Timedelta(days=1) > first_event
+        )
         snaps = to_pandas(
             training_snapshots(
                 transactions,
+                events if engaged else None,
                 cutoffs=schedule.cutoffs,
                 horizon=schedule.training_horizon,
                 freq="D",
                 time_unit="W",
                 window=CYCLE_WINDOW,
+                engagement_windows=ENGAGEMENT_WINDOWS,
             ),
             ["cutoff", "customer_id"],
         )
+        known = {*RFM_COLUMNS, *CYCLE_COLUMNS, *LABEL_COLUMNS}
+        columns = [c for c in snaps.columns if c not in known]
         weeks = schedule.training_horizon / _WEEK
-        parts = {c: part.droplevel("cutoff") for c, part in snaps.groupby(level="cutoff")}
-        engaged: dict[pd.Timestamp, pd.DataFrame | None] = dict.fromkeys(schedule.cutoffs)
-        columns: list[str] = []
-        if first_event is not None:
-            # Newest first: the latest snapshot has seen every event type the others have.
-            for cutoff in reversed(schedule.cutoffs):
-                engaged[cutoff] = self._engagement(
-                    events, cutoff, parts[cutoff].index, first_event, columns or None
-                )
-                columns = columns or list(engaged[cutoff].columns)
         tables, margins, labels = [], [], []
-        for cutoff in schedule.cutoffs:
-            part = parts[cutoff]
+        for cutoff, part in snaps.groupby(level="cutoff", sort=True):
+            part = part.droplevel("cutoff")
+            if cutoff == latest and columns and part["days_since_last_event"].isna().all():
+                raise DataValidationError(
+                    f"events: none of the customers with events by {latest.date()} has a "
+                    f"transaction by then (transaction ids look like {list(part.index[:3])}, "
+                    f"dtype {part.index.dtype}). Events without transactions cannot be joined: "
+                    "check that both logs use the same customer ids."
+                )
             labels.append(part[_LABEL].to_numpy(dtype=bool))
-            features = part.drop(columns=list(LABEL_COLUMNS))
-            table, margin = self._assemble(features, weeks, weeks, engaged[cutoff], cutoff=cutoff)
+            engagement = part[columns].astype(np.float64) if columns else None
+            features = part[[*RFM_COLUMNS, *CYCLE_COLUMNS]]
+            table, margin = self._assemble(features, weeks, weeks, engagement, cutoff=cutoff)
             tables.append(table)
             margins.append(margin)
         stacked = pd.concat(tables, keys=schedule.cutoffs, names=["cutoff", "customer_id"])
