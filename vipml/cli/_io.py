@@ -158,19 +158,48 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: Path, what: str, timestamp: str) -> Any:
-    """Read a CSV or Parquet log eagerly (so a damaged file fails here, with its name).
+def _parquet_source(path: Path) -> str | None:
+    """The Parquet files ``path`` names (a file, a folder or a glob), or None for other files."""
+    text = str(path)
+    if path.is_dir():
+        return str(path / "*.parquet")
+    if any(c in text for c in "*?[") or path.suffix.lower() == ".parquet":
+        return text
+    return None
 
-    CSV timestamps are parsed from ISO 8601 text in the ``timestamp`` column.
+
+def read_table(path: Path, what: str, timestamp: str) -> Any:
+    """A log to train or score on: CSV read eagerly, Parquet streamed by DuckDB.
+
+    Parquet (a file, a folder of files or a glob such as ``"logs/*.parquet"``) is checked
+    here — every file must be readable Parquet — and then passed on as a path, so the feature
+    builders stream it through DuckDB under a memory limit and a log larger than memory
+    works. CSV is read into memory, its ``timestamp`` column parsed from ISO 8601 text. A
+    damaged file fails here, with its name.
     """
     import polars as pl
 
+    parquet = _parquet_source(path)
+    if parquet is not None:
+        import duckdb
+
+        from vipml.data.parquet import scan_parquet
+
+        try:
+            scan_parquet(parquet).limit(1).fetchall()  # reads every footer and one row group
+        except DataValidationError as exc:
+            raise DataValidationError(f"{what}: {exc}") from None
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise DataValidationError(
+                f"{what}: cannot read {parquet} as Parquet ({first}). Check that the files are "
+                "complete Parquet files."
+            ) from None
+        return parquet
     if not path.is_file():
         raise DataValidationError(f"{what}: no such file {path}.")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".parquet":
-            return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
             table = pl.read_csv(path, infer_schema_length=10_000)
             if timestamp in table.columns and table.schema[timestamp] == pl.String:
