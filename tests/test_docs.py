@@ -3,6 +3,8 @@
 Each page's ```python blocks run in order in one namespace, compiled at their own line numbers
 so a failure points at the page and line. Pages owned by other topics (churn, segments, scale)
 hold measured tables and longer jobs; their examples are covered by the modules' own tests.
+Blocks fenced as ```py instead of ```python are shown, not run: they need a service that is
+not a dependency (an Airflow DAG).
 """
 
 import re
