@@ -4,6 +4,6 @@ The feature state itself lives in :mod:`vipml.features.online`; this package kee
 (:class:`~vipml.online.store.StateStore`, :class:`~vipml.online.store.SQLiteStore`).
 """
 
-from vipml.online.store import SQLiteStore, StateStore, StoredAlert
+from vipml.online.store import MemoryStore, SQLiteStore, StateStore, StoredAlert
 
-__all__ = ["SQLiteStore", "StateStore", "StoredAlert"]
+__all__ = ["MemoryStore", "SQLiteStore", "StateStore", "StoredAlert"]

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["SQLiteStore", "StateStore", "StoredAlert"]
+__all__ = ["MemoryStore", "SQLiteStore", "StateStore", "StoredAlert"]
 
 Synchronous = Literal["FULL", "NORMAL"]
 _PAGE = 1000
@@ -74,6 +74,70 @@ def _key(customer_id: Any) -> str | int:
             "or int."
         )
     return customer_id
+
+
+class MemoryStore:
+    """A :class:`StateStore` in a Python dict: for tests and throw-away sessions (not durable).
+
+    >>> store = MemoryStore()
+    >>> store.put({"a": b"state"}, alerts=[{"kind": "x"}])
+    [1]
+    >>> store.get("a"), [a.id for a in store.alerts_since(0)]
+    (b'state', [1])
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[Any, bytes] = {}
+        self._alerts: list[StoredAlert] = []
+        self._meta: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(states={len(self._states)}, alerts={len(self._alerts)})"
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, customer_id: Any) -> bytes | None:
+        """The state of one customer, or None."""
+        return self._states.get(_key(customer_id))
+
+    def get_many(self, customer_ids: Iterable[Any]) -> dict[Any, bytes]:
+        """The states of the customers that have one."""
+        with self._lock:
+            keys = dict.fromkeys(_key(c) for c in customer_ids)
+            return {k: self._states[k] for k in keys if k in self._states}
+
+    def put(
+        self, states: Mapping[Any, bytes], alerts: Sequence[Mapping[str, Any]] = ()
+    ) -> list[int]:
+        """Write states and append alerts together; return the alerts' ids."""
+        rows = {_key(k): bytes(v) for k, v in states.items()}
+        copies = [json.loads(json.dumps(dict(a), allow_nan=False)) for a in alerts]
+        with self._lock:
+            self._states.update(rows)
+            start = len(self._alerts) + 1
+            self._alerts += [StoredAlert(start + i, a) for i, a in enumerate(copies)]
+            return list(range(start, start + len(copies)))
+
+    def items(self) -> Iterator[tuple[Any, bytes]]:
+        """Every ``(customer_id, state)``, by customer id (ints first)."""
+        with self._lock:
+            keys = sorted(self._states, key=lambda k: (isinstance(k, str), k))
+            return iter([(k, self._states[k]) for k in keys])
+
+    def alerts_since(self, after_id: int = 0, limit: int | None = None) -> list[StoredAlert]:
+        """Alerts with an id above ``after_id``, oldest first (at most ``limit``)."""
+        found = self._alerts[max(int(after_id), 0) :]
+        return found if limit is None else found[:limit]
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored setting, or None."""
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting."""
+        self._meta[str(key)] = str(value)
 
 
 class SQLiteStore:
