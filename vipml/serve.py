@@ -934,7 +934,7 @@ def seed_store(scorer: Any, transactions: Any = None, events: Any = None, *, cut
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> import tempfile
     >>> from vipml import VipPipeline
     >>> from vipml.data import simulate
     >>> from vipml.online.scorer import OnlineScorer
@@ -943,12 +943,14 @@ def seed_store(scorer: Any, transactions: Any = None, events: Any = None, *, cut
     >>> pipe = VipPipeline({"churn": {"lgbm_params": {"num_boost_round": 10}},
     ...                     "ltv": {"n_draws": 10}, "segments": {"n_segments": 3}})
     >>> pipe = pipe.fit(sim.transactions, cutoff="2025-03-31")
-    >>> scorer = OnlineScorer(pipe, store=SQLiteStore(":memory:"))
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> scorer = OnlineScorer(pipe, store=SQLiteStore(f"{folder.name}/state.sqlite"))
     >>> seeded = seed_store(scorer, sim.transactions, cutoff="2025-06-30")
     >>> seeded == sim.transactions["customer_id"].nunique()
     True
     >>> seed_store(scorer, sim.transactions, cutoff="2025-06-30")  # already seeded
     0
+    >>> scorer.store.close(); folder.cleanup()
     """
     if transactions is None and events is None:
         return 0
