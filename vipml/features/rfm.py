@@ -298,9 +298,13 @@ def _as_pandas_table(table: Any, name: str) -> tuple[pd.DataFrame, str]:
         raise DataValidationError(
             f"{name} must be a DataFrame, got {type(table).__name__}."
         ) from exc
+    kind = "pyspark" if frame.implementation.is_pyspark() else "pyarrow"
     if isinstance(frame, nw.LazyFrame):
+        # Scores are quantiles over all customers: the summary (one row per customer, never
+        # the log) is scored in one place.
         frame = frame.collect()
-    kind = "polars" if frame.implementation.is_polars() else "pyarrow"
+    if frame.implementation.is_polars():
+        kind = "polars"
     native = frame.to_pandas()
     if "customer_id" not in native.columns:
         raise DataValidationError(
@@ -310,10 +314,12 @@ def _as_pandas_table(table: Any, name: str) -> tuple[pd.DataFrame, str]:
     return native.set_index("customer_id"), kind
 
 
-def _back_to_kind(result: pd.DataFrame, kind: str) -> Any:
+def _back_to_kind(result: pd.DataFrame, kind: str, source: Any) -> Any:
     if kind == "pandas":
         return result
     frame = nw.from_native(result.reset_index(), eager_only=True)
+    if kind == "pyspark":
+        return frame.lazy(backend="pyspark", session=source.sparkSession).to_native()
     if kind == "polars":
         return frame.lazy(backend="polars").collect().to_native()
     return frame.to_arrow()
@@ -377,7 +383,7 @@ def rfm_scores(rfm: Any, *, bins: int = 5) -> Any:
         index=table.index,
     )
     scores["RFM"] = scores["R"].astype(str) + scores["F"].astype(str) + scores["M"].astype(str)
-    return _back_to_kind(scores, kind)
+    return _back_to_kind(scores, kind, rfm)
 
 
 def rfm_segments(
@@ -446,4 +452,4 @@ def rfm_segments(
             "catch-all SegmentRule('Other')."
         )
     scores["segment"] = pd.Series(names, index=scores.index, dtype=object)
-    return _back_to_kind(scores, kind)
+    return _back_to_kind(scores, kind, rfm)
