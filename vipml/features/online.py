@@ -7,10 +7,14 @@ moment ``at`` on or after the latest event it has seen: T, days since the last p
 the window counts move with ``at`` without new events. The features are exactly those of the
 batch builders over the same rows, bit for bit: money and event values are summed in integer
 micro-units (:func:`vipml.features.rfm.micro_units`), gap statistics from exact integer sums,
-and every float is computed with the batch builders' own operations. The one exception is
-``channel_entropy``, a sum of one float term per channel: the batch builder's engine (polars'
-lazy ``sum_horizontal``) adds the terms in an order of its own, so the two agree to the last
-bit or two (within 1e-15 relative), not always bit for bit.
+and every float is computed with the batch builders' documented operations. Two exceptions
+agree to the last bit or two (within 1e-15 relative), not always bit for bit, because of
+the batch engine (polars, which runs pandas input): ``channel_entropy`` is a sum of one term
+per channel, which polars' lazy ``sum_horizontal`` adds in an order of its own; and
+``spend_last_window``, ``spend_prev_window`` and ``spend_trend`` are micro-unit sums divided
+by one million, which polars computes as a product with the reciprocal whenever the table
+has two rows or more (``21620000 / 1e6`` gives ``21.619999999999997``), while online states
+divide, giving the correctly rounded quotient the batch docstrings promise.
 
 What a state keeps
 ------------------
