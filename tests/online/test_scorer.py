@@ -78,7 +78,8 @@ def test_streamed_scores_equal_the_pipeline_at_the_same_moment(pipeline, shop, t
         warnings.simplefilter("ignore")
         assert scorer.bootstrap(shop.transactions, shop.events, cutoff=CUTOFF) > 250
     rows = stream_rows(shop, end_of_cutoff, pd.Timestamp(END))
-    updates = [scorer.update(row) for row in rows]
+    half = len(rows) // 2
+    updates = [scorer.update(row) for row in rows[:half]] + scorer.update_many(rows[half:])
     assert all(u.applied for u in updates) and len(updates) > 20
     # Every update's scores are the batch scores of that customer at that row's moment.
     checked = [u for u in updates if u.scores is not None]
@@ -147,6 +148,11 @@ def test_bad_rows_and_mismatched_stores_are_refused(pipeline):
         scorer.update({"timestamp": "2025-04-01", "amount": 3.0})
     with pytest.raises(DataValidationError, match="amount"):
         scorer.update({"customer_id": "x", "timestamp": "2025-04-01", "amount": "3"})
+    good = {"customer_id": "x", "timestamp": "2025-04-01", "amount": 3.0}
+    with pytest.raises(DataValidationError, match="event_type is missing"):
+        scorer.update_many(
+            [good, {"customer_id": "y", "timestamp": "2025-04-01", "event_type": ""}]
+        )
     assert len(store) == 0 and store.alerts_since(0) == []
     with pytest.raises(ValueError, match="states made with"):
         OnlineScorer(pipeline, store=store, config=OnlineConfig(retention="400D"))

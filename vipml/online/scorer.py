@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,11 +216,15 @@ class OnlineScorer:
 
     # -- features and scores --------------------------------------------------------------
 
-    def features(self, states: list[CustomerState], at_us: int) -> pd.DataFrame:
-        """Base features of states as of ``at_us`` (customers with a purchase), as in batch."""
+    def features(self, states: list[CustomerState], at_us: int | list[int]) -> pd.DataFrame:
+        """Base features of states (customers with a purchase) as in batch.
+
+        ``at_us`` is one moment for all (microseconds since 1970) or one per state.
+        """
+        moments = [at_us] * len(states) if isinstance(at_us, int) else at_us
         rows, ids = [], []
-        for state in states:
-            values = state.features(pd.Timestamp(at_us, unit="us"), self.layout)
+        for state, moment in zip(states, moments, strict=True):
+            values = state.features(pd.Timestamp(moment, unit="us"), self.layout)
             if "frequency" not in values:
                 continue
             rows.append([values.get(c, 0.0 if c in self._counts else np.nan) for c in self.columns])
@@ -326,26 +330,63 @@ class OnlineScorer:
         LateEventError
             A row older than the state retains (nothing is stored).
         """
-        if not isinstance(record, Mapping) or _native(record.get("customer_id")) is None:
-            raise DataValidationError(
-                "record needs a customer_id (str or int): the customer the row belongs to."
-            )
-        customer_id = _native(record["customer_id"])
-        state, last = self._load(customer_id)
-        applied = state.update(record)
-        moment = pd.Timestamp(_instant(record.get("timestamp") if at is None else at), unit="us")
-        if not applied:
-            return ScoreUpdate(customer_id, False, None, [], moment)
-        scores_table = self.score_states([state], moment)
-        if len(scores_table) == 0:
-            self.store.put({customer_id: self._encode(state, last)})
-            return ScoreUpdate(customer_id, True, None, [], moment)
-        row = scores_table.iloc[0]
-        at_us = _instant(moment)
-        snapshot = self._snapshot(row, state, at_us)
-        alerts = self._alerts(customer_id, moment, last, snapshot)
-        ids = self.store.put({customer_id: self._encode(state, snapshot)}, alerts)
-        for alert, alert_id in zip(alerts, ids, strict=True):
-            alert["id"] = alert_id
-        scores = {name: _plain(value) for name, value in row.items()}
-        return ScoreUpdate(customer_id, True, scores, alerts, moment)
+        return self.update_many([record], at=at)[0]
+
+    def update_many(
+        self, records: Iterable[Mapping[str, Any]], *, at: Any = None
+    ) -> list[ScoreUpdate]:
+        """Apply many rows, rescore each customer once, store everything in one put.
+
+        Rows are applied in the order given. All or nothing: a malformed or too-late row
+        raises before anything is stored. Each customer is scored as of their latest row in
+        the batch (or ``at``), all in one :meth:`VipPipeline.score_features
+        <vipml.VipPipeline.score_features>` call, which is what makes batches faster.
+
+        Returns
+        -------
+        list of ScoreUpdate
+            One per customer, in the order customers first appear; ``applied`` is False when
+            every row of that customer was a redelivered duplicate.
+        """
+        loaded: dict[Any, tuple[CustomerState, dict[str, Any] | None]] = {}
+        applied: dict[Any, bool] = {}
+        moments: dict[Any, int] = {}
+        fixed = None if at is None else _instant(at)
+        for record in records:
+            if not isinstance(record, Mapping) or _native(record.get("customer_id")) is None:
+                raise DataValidationError(
+                    "record needs a customer_id (str or int): the customer the row belongs to."
+                )
+            key = _native(record["customer_id"])
+            if key not in loaded:
+                loaded[key] = self._load(key)
+                applied[key] = False
+            applied[key] = loaded[key][0].update(record) or applied[key]
+            moment = _instant(record.get("timestamp")) if fixed is None else fixed
+            moments[key] = max(moments.get(key, moment), moment)
+        touched = [key for key in loaded if applied[key]]
+        scores = self.features([loaded[k][0] for k in touched], [moments[k] for k in touched])
+        if len(scores):
+            scores = self.pipeline.score_features(scores)
+        results, payload, alerts = [], {}, []
+        for key, (state, last) in loaded.items():
+            moment = pd.Timestamp(moments[key], unit="us")
+            if not applied[key]:
+                results.append(ScoreUpdate(key, False, None, [], moment))
+                continue
+            if key not in scores.index:
+                payload[key] = self._encode(state, last)
+                results.append(ScoreUpdate(key, True, None, [], moment))
+                continue
+            row = scores.loc[key]
+            snapshot = self._snapshot(row, state, moments[key])
+            raised = self._alerts(key, moment, last, snapshot)
+            payload[key] = self._encode(state, snapshot)
+            alerts += raised
+            plain = {name: _plain(value) for name, value in row.items()}
+            results.append(ScoreUpdate(key, True, plain, raised, moment))
+        if payload:
+            ids = self.store.put(payload, alerts)
+            for alert, alert_id in zip(alerts, ids, strict=True):
+                alert["id"] = alert_id
+        return results
