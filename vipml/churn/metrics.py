@@ -328,7 +328,6 @@ def holdout_predictions(
     horizon = parse_duration(model.horizon, "horizon")
     labels = churn_labels(transactions, stamp, horizon)
     table, margin = model.features(transactions, events, at=stamp)
-    correction = model.booster_.predict(table[model.feature_names_], raw_score=True)
     trained = describe_duration(model.training_horizon_)
     mode = (
         f"direct: {trained} labels, BG/NBD base margin"
@@ -338,8 +337,9 @@ def holdout_predictions(
     out = pd.DataFrame(
         {"churned": labels.reindex(table.index).to_numpy(dtype=bool)}, index=table.index
     )
-    out[MODEL_NAME] = model._probability(margin, correction, calibrated=True)
-    out[RAW_MODEL_NAME] = model._probability(margin, correction, calibrated=False)
+    for name, calibrated in ((MODEL_NAME, True), (RAW_MODEL_NAME, False)):
+        scores = model._predict(table, margin, top=0, calibrated=calibrated)
+        out[name] = scores["churn_probability"].to_numpy()
     training: dict[str, str] = {
         MODEL_NAME: f"{mode}, {model.calibration_} calibration",
         RAW_MODEL_NAME: mode,

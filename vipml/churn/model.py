@@ -26,6 +26,7 @@ from scipy.special import expit, logit
 
 from vipml.base import VipmlEstimator
 from vipml.churn.calibration import IsotonicCalibrator, SigmoidCalibrator
+from vipml.churn.linear import LOG_RFM_COLUMNS, LogRFMRegression, blend_weight
 from vipml.churn.reasons import explain
 from vipml.data.validate import prepare_events, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
@@ -220,6 +221,12 @@ def to_pandas(native: Any, index: Sequence[str]) -> pd.DataFrame:
     return frame.to_pandas().set_index(list(index)).sort_index()
 
 
+def _training_margin(table: pd.DataFrame) -> FloatArray:
+    """BG/NBD's log-odds of no purchase over the training horizon (the training base margin)."""
+    p = table["bg_p_no_purchase"].to_numpy(dtype=np.float64)
+    return logit(np.clip(p, _P_CLIP, 1.0 - _P_CLIP))
+
+
 def _check_base(base: Any) -> pd.DataFrame:
     """The RFM and cycle columns of a scoring table, refusing missing columns or repeated ids."""
     if not isinstance(base, pd.DataFrame):
@@ -301,14 +308,20 @@ class ChurnModel(VipmlEstimator):
        learnt correction.
     3. Early stopping: LightGBM trains on the older snapshots and stops when the log loss of
        the validation snapshot has not improved for ``early_stopping_rounds``.
-    4. Calibration on the validation snapshot, out of time for that booster: isotonic (or
+    4. Blend (``blend=True``): a logistic regression on log RFM (:mod:`vipml.churn.linear`)
+       fitted on the older snapshots gives a second correction, its log-odds minus the base
+       margin; the correction becomes ``(1 - w) * trees + w * linear`` with the weight ``w``
+       of ``0, 0.05, ..., 1`` that minimises the validation snapshot's log loss
+       (``blend_weight_``; 0 when the trees need no help).
+    5. Calibration on the validation snapshot, out of time for that booster: isotonic (or
        sigmoid) on the margin in direct mode. In bridged mode an isotonic map of
        ``h``-margins would not transfer to the full horizon, so a sigmoid recalibration of
        the correction on top of the base margin is fitted instead (``calibration_`` says
        which), which transfers under the same assumption as the correction itself.
-    5. Refit: the final booster is retrained on every snapshot, the validation one included
-       (the most recent behaviour), with the early-stopped number of rounds; the calibrator of
-       step 4 is kept. The calibrator was thus fitted on a slightly weaker booster's scores;
+    6. Refit: the final booster (and the regression) are retrained on every snapshot, the
+       validation one included (the most recent behaviour), the booster with the
+       early-stopped number of rounds; the weight and the calibrator of steps 4-5 are kept.
+       The calibrator was thus fitted on a slightly weaker model's scores;
        :func:`vipml.churn.metrics.evaluate` reports the calibration that results.
 
     Parameters
@@ -326,9 +339,11 @@ class ChurnModel(VipmlEstimator):
         ``num_boost_round`` (cap) and ``early_stopping_rounds`` (patience). ``objective`` must
         stay binary; ``deterministic`` and ``seed`` are always set.
     calibration : {"isotonic", "sigmoid", "none"}, default "isotonic"
-        Probability calibration on the validation snapshot (see step 4).
+        Probability calibration on the validation snapshot (see step 5).
     engagement : bool, default True
         Use the engagement features when events are given; False ignores the events.
+    blend : bool, default True
+        Blend the trees' correction with a logistic regression on log RFM (step 4).
     random_state : int, default 0
         LightGBM's ``seed``.
 
@@ -348,6 +363,10 @@ class ChurnModel(VipmlEstimator):
         The engagement columns among them (empty without events).
     best_iteration_ : int
         Boosting rounds chosen by early stopping (and used by the refit).
+    blend_weight_ : float
+        Weight of the linear correction (0 without ``blend``, or when it does not help).
+    linear_ : LogRFMRegression
+        The logistic regression on log RFM, refitted on every snapshot (only with ``blend``).
     booster_ : lightgbm.Booster
         The refitted booster; its raw output is the correction on top of the base margin.
     calibrator_ : IsotonicCalibrator, SigmoidCalibrator or None
@@ -392,6 +411,7 @@ class ChurnModel(VipmlEstimator):
         lgbm_params: Mapping[str, Any] | None = None,
         calibration: Calibration = "isotonic",
         engagement: bool = True,
+        blend: bool = True,
         random_state: int = 0,
     ) -> None:
         self.horizon = horizon
@@ -400,6 +420,7 @@ class ChurnModel(VipmlEstimator):
         self.lgbm_params = lgbm_params
         self.calibration = calibration
         self.engagement = engagement
+        self.blend = blend
         self.random_state = random_state
 
     # -- settings ---------------------------------------------------------------------------
@@ -765,6 +786,15 @@ class ChurnModel(VipmlEstimator):
         best = max(int(first.best_iteration), 1)
         correction = first.predict(table.loc[is_valid, names], raw_score=True, num_iteration=best)
         self.validation_log_loss_ = float(first.best_score["validation"]["binary_logloss"])
+        weight = 0.0
+        if self.blend:
+            # The regression on the older snapshots, as a correction of the same base margin.
+            older = LogRFMRegression().fit(table.loc[~is_valid], y[~is_valid])
+            linear = older.decision_function(table.loc[is_valid]) - margin[is_valid]
+            weight = blend_weight(margin[is_valid], correction, linear, y[is_valid])
+            correction = (1.0 - weight) * correction + weight * linear
+            self.linear_ = LogRFMRegression().fit(table, y)
+        self.blend_weight_ = weight
         self.calibrator_, self.calibration_ = self._fit_calibrator(
             schedule.mode, correction, margin[is_valid], y[is_valid]
         )
@@ -804,22 +834,50 @@ class ChurnModel(VipmlEstimator):
         """``churn_probability`` of assembled features, and ``top`` reasons when ``top > 0``."""
         inputs = table[self.feature_names_]
         correction = self.booster_.predict(inputs, raw_score=True)
+        weight = self.blend_weight_
+        if weight > 0.0:
+            linear = self.linear_.decision_function(table) - _training_margin(table)
+            correction = (1.0 - weight) * correction + weight * linear
         out = pd.DataFrame(
             {"churn_probability": self._probability(margin, correction, calibrated)},
             index=table.index,
         )
         if top == 0:
             return out
-        contributions = self.booster_.predict(inputs, pred_contrib=True)
+        contributions = self.booster_.predict(inputs, pred_contrib=True)[:, :-1]
+        names = list(self.feature_names_)
+        if weight > 0.0:
+            contributions, names = self._blended_contributions(table, contributions * (1 - weight))
         drivers = explain(
             table,
-            contributions[:, :-1],
-            self.feature_names_,
+            contributions,
+            names,
             base_margin=margin - margin.mean(),
             horizon=parse_duration(self.horizon, "horizon"),
             top=top,
         )
         return out.join(drivers)
+
+    def _blended_contributions(
+        self, table: pd.DataFrame, trees: FloatArray
+    ) -> tuple[FloatArray, list[str]]:
+        """The trees' (weighted) contributions plus the linear correction's, and their names.
+
+        The regression's terms go to their inputs (recency and T appended as columns); the
+        correction's ``- base log-odds`` part, as its deviation from the mean over the rows,
+        to ``bg_p_no_purchase``.
+        """
+        weight = self.blend_weight_
+        names = list(self.feature_names_)
+        names += [c for c in LOG_RFM_COLUMNS if c not in names]
+        values = np.zeros((len(table), len(names)))
+        values[:, : trees.shape[1]] = trees
+        linear = weight * self.linear_.contributions(table)
+        for j, column in enumerate(LOG_RFM_COLUMNS):
+            values[:, names.index(column)] += linear[:, j]
+        base = _training_margin(table)
+        values[:, names.index("bg_p_no_purchase")] -= weight * (base - base.mean())
+        return values, names
 
     def _probability(
         self, margin: FloatArray, correction: FloatArray, calibrated: bool
@@ -937,7 +995,6 @@ class ChurnModel(VipmlEstimator):
             A fitted spend model; None leaves ``gg_expected_spend`` missing (NaN).
         top : int, default 0
             Reasons per customer, as in :meth:`reasons`; 0 for probabilities only.
-
         Returns
         -------
         pandas.DataFrame
