@@ -9,6 +9,9 @@ streams the later rows one at a time, in time order, and times in one process an
   (``CustomerState.features`` with the engagement layout): what rescoring needs;
 - the same, with the state read from and written back to a ``SQLiteStore`` at every row
   (``synchronous="FULL"``: one fsync per row; and ``"NORMAL"``);
+- with ``--scorer``: ``OnlineScorer.update`` (state, features and ``VipPipeline.score_features``
+  for one customer, alerts, a ``MemoryStore`` put) one row at a time, and ``update_many`` in
+  batches, on a pipeline fitted at the cutoff with a small configuration;
 - the reference: recomputing that customer's features in batch at the row's time from their
   own rows only (``rfm_summary``, ``purchase_cycle_features`` and ``engagement_features`` on
   the customer's rows, already separated from the log: the batch builders' best case), for
@@ -17,7 +20,7 @@ streams the later rows one at a time, in time order, and times in one process an
 Figures are printed as ratios to the batch recomputation measured in the same run, with the
 bootstrap's rows per second and the mean serialised state size.
 
-    python benchmarks/bench_online.py --customers 2000 --sample 40
+    python benchmarks/bench_online.py --customers 2000 --sample 40 --scorer
 """
 
 from __future__ import annotations
@@ -30,12 +33,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from vipml import VipPipeline
 from vipml.data import simulate
 from vipml.features import engagement_features, purchase_cycle_features, rfm_summary
 from vipml.features.online import CustomerState, layout_from_events, states_from_logs
+from vipml.online.scorer import OnlineScorer
 from vipml.online.store import SQLiteStore
 
 CUTOFF = "2025-06-30"
+#: A quick pipeline for the scorer's figures (scoring cost hardly depends on these).
+PIPELINE = {
+    "churn": {"lgbm_params": {"num_boost_round": 40}},
+    "ltv": {"n_draws": 30},
+    "segments": {"n_segments": 3},
+}
 WINDOWS = ("7D", "30D", "90D")
 
 
@@ -78,6 +89,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--sample", type=int, default=40, help="rows recomputed in batch")
     parser.add_argument("--store-rows", type=int, default=2000, help="rows through the store")
+    parser.add_argument("--scorer", action="store_true", help="also time OnlineScorer")
+    parser.add_argument("--batch", type=int, default=200, help="rows per update_many call")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -122,6 +135,22 @@ def main() -> None:
             batch_features(own_tx[key], own_events.get(key, empty), row["timestamp"])
     batch_s = (time.perf_counter() - start) / len(sample)
 
+    scorer_s = {}
+    if args.scorer:
+        scorer = OnlineScorer(VipPipeline(PIPELINE).fit(tx, events, cutoff=CUTOFF))
+        scorer.bootstrap(tx, events, cutoff=CUTOFF)
+        single = rows[:200]
+        start = time.perf_counter()
+        for row in single:
+            scorer.update(row)
+        scorer_s["OnlineScorer.update"] = (time.perf_counter() - start) / len(single)
+        many = rows[200 : 200 + 10 * args.batch]
+        start = time.perf_counter()
+        for first in range(0, len(many), args.batch):
+            scorer.update_many(many[first : first + args.batch])
+        name = f"OnlineScorer.update_many ({args.batch} rows)"
+        scorer_s[name] = (time.perf_counter() - start) / len(many)
+
     print(
         f"{args.customers} customers: bootstrap {n_boot} rows at {n_boot / boot_s:,.0f} rows/s; "
         f"{len(rows)} streamed rows; mean state {size:,.0f} bytes"
@@ -132,9 +161,10 @@ def main() -> None:
         ("update + features", rescore_s),
         ("store FULL: get + update + features + put", store_s["FULL"]),
         ("store NORMAL: get + update + features + put", store_s["NORMAL"]),
+        *scorer_s.items(),
     ):
         print(
-            f"{name:<45} {1 / seconds:>10,.0f} /s   {batch_s / seconds:>8,.0f}x the batch recompute"
+            f"{name:<45} {1 / seconds:>10,.1f} /s   {batch_s / seconds:>8,.1f}x the batch recompute"
         )
 
 
