@@ -151,19 +151,34 @@ def test_unknown_customer_oversized_body_and_bad_queries(registry_root, tmp_path
         assert client.get("/vip", params={"tier": "Platinum"}).status_code == 422
         assert client.get("/alerts", params={"limit": 0}).status_code == 422
         assert client.get("/health").json()["customers"] == 1
+        # an event a little ahead of the clock (within the tolerance) is accepted; "now" then
+        # means that event's time, and an explicit moment before it is refused
+        ahead = {**GOOD, "customer_id": "C2", "timestamp": "2025-07-01T00:02:00"}
+        assert client.post("/events", json=ahead).status_code == 200
+        now = client.get("/customers/C2")
+        assert now.status_code == 200 and now.json()["scores"]["clv"] > 0
+        before = client.get("/customers/C2", params={"at": "2025-06-30T12:00"})
+        assert before.status_code == 422 and before.json()["detail"][0]["loc"] == ["query", "at"]
+        engaged = {"customer_id": "E1", "timestamp": "2025-06-01T09:00", "event_type": "visit"}
+        assert client.post("/events", json=engaged).json()["results"][0]["scores"] is None
+        assert client.get("/customers/E1").json()["scores"] is None  # seen, not a buyer yet
 
 
-def test_late_event_in_a_batch_stores_those_before_it(registry_root, tmp_path):
+def test_a_batch_with_a_late_event_is_refused_whole(registry_root, tmp_path):
     late = {**GOOD, "timestamp": "2024-06-01T10:00:00"}  # > 180 days before GOOD
     later = {**GOOD, "amount": 5.0, "timestamp": "2025-06-02T10:00:00"}
     with TestClient(app_for(registry_root, tmp_path)) as client:
         answer = client.post("/events", json=[GOOD, late, later])
         assert answer.status_code == 422
         detail = answer.json()["detail"][0]
-        assert detail["loc"] == ["body", 1]
-        assert "too late" in detail["msg"] and "1 event(s) before it were stored" in detail["msg"]
-        again = client.post("/events", json=[GOOD, later]).json()["results"]
-        assert [r["applied"] for r in again] == [False, True]  # GOOD was stored, later not
+        assert "too late" in detail["msg"] and "Nothing of this request was stored" in detail["msg"]
+        assert client.get("/health").json()["customers"] == 0
+        again = client.post("/events", json=[GOOD, later, GOOD]).json()
+        assert again["accepted"] == 3
+        assert [(r["customer_id"], r["applied"]) for r in again["results"]] == [("C1", True)]
+        assert again["results"][0]["at"] == "2025-06-02T10:00:00"
+        redelivered = client.post("/events", json=[later, GOOD]).json()["results"]
+        assert [r["applied"] for r in redelivered] == [False]
 
 
 def test_bearer_token(registry_root, tmp_path):
@@ -341,7 +356,7 @@ def test_acknowledged_events_survive_a_sigkill(sim, registry_root, tmp_path):
     try:
         sender.start()
         deadline = time.monotonic() + 60
-        while len(acked) < 15 and time.monotonic() < deadline and sender.is_alive():
+        while len(acked) < 8 and time.monotonic() < deadline and sender.is_alive():
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)  # mid-stream, no shutdown of any kind
         process.wait(10)
@@ -350,7 +365,7 @@ def test_acknowledged_events_survive_a_sigkill(sim, registry_root, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert len(acked) >= 15, log.read_text()
+    assert len(acked) >= 8, log.read_text()
     assert len(acked) < len(stream), "the kill came after the whole stream: nothing tested"
     process = _start(args, port, log)  # same state file; the history is not applied again
     try:
@@ -362,7 +377,8 @@ def test_acknowledged_events_survive_a_sigkill(sim, registry_root, tmp_path):
                 assert served.json()["scores"] == ack["scores"]
             # every acknowledged event is in its customer's state: a redelivery is a duplicate
             again = client.post("/events", json=[ack["event"] for ack in acked]).json()
-            assert [r["applied"] for r in again["results"]] == [False] * len(acked)
+            assert again["accepted"] == len(acked)
+            assert [r["applied"] for r in again["results"]] == [False] * len(last)
             assert "seeded" not in log.read_text().split("serving model")[-1]
     finally:
         process.send_signal(signal.SIGTERM)

@@ -6,9 +6,11 @@
 
 ``POST /events``
     One event (a JSON object) or a batch (a JSON array). A transaction has ``amount``, an
-    engagement event has ``event_type``. Each event updates its customer's state, the
-    customer is rescored with the model in use and the answer holds the fresh scores and any
-    alerts. A 200 answer means the whole batch is stored durably (one store transaction).
+    engagement event has ``event_type``. The events update their customers' states, each
+    customer is rescored once (as of their latest event) with the model in use, and the
+    answer holds one result per customer: fresh scores and any alerts. A batch is all or
+    nothing: a 200 answer means all of it is stored durably (one store transaction), a 422
+    that none of it is. Redelivered events are ignored, so re-sending is always safe.
 ``GET /customers/{customer_id}``
     A customer's scores now (or ``?at=``); 404 for a customer the service has no state for.
 ``GET /vip``
@@ -279,8 +281,11 @@ class ModelFollower:
         self._loading: str | None = None
         self._failed: dict[str, float] = {}
         self._next_check = 0.0
-        #: Called with (old, new) scorers after a swap (e.g. to refresh an index).
-        self.on_swap: Callable[[Any, Any], None] | None = None
+        #: Called with the new scorer before it is swapped in, without a lock held (e.g. to
+        #: build an index under it), then again with ``commit=True`` under ``swap_lock``.
+        self.on_swap: Callable[..., None] | None = None
+        #: Held while the new scorer is swapped in (a service shares its writers' lock).
+        self.swap_lock: Any = threading.Lock()
         if self._registry is not None:
             version = self._registry.champion()
             if version is None:
@@ -372,8 +377,11 @@ class ModelFollower:
             scorer = self._factory(pipeline, self.store)
             old = self._current
             if self.on_swap is not None:
-                self.on_swap(old.scorer, scorer)
-            self._current = _Current(version, scorer)  # one assignment: atomic for readers
+                self.on_swap(scorer)
+            with self.swap_lock:
+                if self.on_swap is not None:
+                    self.on_swap(scorer, commit=True)
+                self._current = _Current(version, scorer)  # one assignment: atomic for readers
             logger.info(
                 "now serving %s (was %s; loaded in %.2f s)",
                 version,
@@ -415,7 +423,9 @@ class _Service:
         # customers whose latest scoring placed them in a named tier -> that tier
         self.vip: dict[Any, str] = {}
         self._touched: set[Any] | None = None
+        self._pending: dict[Any, str] = {}
         follower.on_swap = self._rebuild_for
+        follower.swap_lock = self.write_lock
 
     # -- the VIP index ----------------------------------------------------------------------
 
@@ -427,7 +437,7 @@ class _Service:
         found: dict[Any, str] = {}
         ids = list(ids)
         for start in range(0, len(ids), 5000):
-            scores = _score_ids(scorer, ids[start : start + 5000], at)
+            scores = _score_ids(scorer, ids[start : start + 5000], at, clamp=True)
             tiers = scores["vip_tier"]
             found.update((k, t) for k, t in tiers.items() if t in names)
         return found
@@ -444,21 +454,22 @@ class _Service:
             time.perf_counter() - started,
         )
 
-    def _rebuild_for(self, old: Any, new: Any) -> None:
-        """Before a swap: the index under the new model (events meanwhile are rescored)."""
-        with self.write_lock:
-            self._touched = set()
-        try:
-            ids = [customer_id for customer_id, _ in self.store.items()]
-            index = self._index(new, ids, self.clock())
-        finally:
+    def _rebuild_for(self, new: Any, *, commit: bool = False) -> None:
+        """The VIP index under a new model: built aside, then (``commit``) swapped in.
+
+        ``commit`` runs under the writers' lock: the customers updated while the index was
+        built are rescored with the new model, and the index replaces the current one.
+        """
+        if not commit:
             with self.write_lock:
-                touched, self._touched = self._touched or set(), None
-        with self.write_lock:
-            # customers updated while the index was built: rescore them with the new model
-            index = {k: v for k, v in index.items() if k not in touched}
-            index.update(self._index(new, touched, self.clock()))
-            self.vip = index
+                self._touched = set()
+            ids = [customer_id for customer_id, _ in self.store.items()]
+            self._pending = self._index(new, ids, self.clock())
+            return
+        touched, self._touched = self._touched or set(), None
+        index = {k: v for k, v in self._pending.items() if k not in touched}
+        index.update(self._index(new, touched, self.clock()))
+        self.vip, self._pending = index, {}
 
     # -- events -----------------------------------------------------------------------------
 
@@ -483,22 +494,22 @@ class _Service:
         return errors
 
     def apply(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Apply events in order, each stored durably by the scorer before the next.
+        """Apply a batch all or nothing: one rescoring per customer, one durable store write.
 
         Raises
         ------
         _BatchError
-            An event the scorer refused (a late row, ...); the events before it are stored.
+            An event the scorer refused (a late row, ...); nothing of the batch is stored.
         """
         out = []
         with self.write_lock:
             current = self.follower.current
             names = self._tiers(current.scorer)
-            for i, record in enumerate(records):
-                try:
-                    result = current.scorer.update(record)
-                except (DataValidationError, ValueError) as exc:
-                    raise _BatchError(i, out, current.version, exc) from exc
+            try:
+                results = current.scorer.update_many(records)
+            except (DataValidationError, ValueError) as exc:
+                raise _BatchError(current.version, exc) from exc
+            for result in results:
                 customer_id = result.customer_id
                 if result.scores is not None:
                     if result.scores.get("vip_tier") in names:
@@ -516,25 +527,50 @@ class _Service:
                         "alerts": _jsonable(list(result.alerts)),
                     }
                 )
-        return {"version": current.version, "accepted": len(out), "results": out}
+        return {"version": current.version, "accepted": len(records), "results": out}
 
-    def scores(self, ids: Sequence[Any], at: dt.datetime) -> tuple[str, pd.DataFrame]:
+    def scores(self, ids: Sequence[Any], at: dt.datetime | None) -> tuple[str, pd.DataFrame]:
+        """Scores as of ``at`` (None: now, or a customer's latest event if later)."""
         current = self.follower.current
-        return current.version, _score_ids(current.scorer, ids, at)
+        try:
+            scores = _score_ids(current.scorer, ids, at or self.clock(), clamp=at is None)
+        except ValueError as exc:
+            raise HTTPException(
+                status_code=422,
+                detail=[{"loc": ["query", "at"], "msg": str(exc), "type": "value_error"}],
+            ) from exc
+        return current.version, scores
 
 
 class _BatchError(Exception):
-    def __init__(self, index: int, done: list[Any], version: str, error: Exception) -> None:
+    def __init__(self, version: str, error: Exception) -> None:
         super().__init__(str(error))
-        self.index, self.done, self.version, self.error = index, done, version, error
+        self.version, self.error = version, error
 
 
-def _score_ids(scorer: Any, ids: Iterable[Any], at: dt.datetime) -> pd.DataFrame:
-    """Scores as of ``at`` of the stored customers among ``ids`` who have a purchase."""
+def _score_ids(
+    scorer: Any, ids: Iterable[Any], at: dt.datetime, *, clamp: bool = False
+) -> pd.DataFrame:
+    """Scores as of ``at`` of the stored customers among ``ids`` who have a purchase.
+
+    ``clamp`` scores a customer whose latest event is after ``at`` (by less than the future
+    tolerance) as of that event instead.
+
+    Raises
+    ------
+    ValueError
+        ``at`` before a customer's latest event (without ``clamp``).
+    """
+    from vipml.features.online import _instant
+
     states = [state for state in map(scorer.state, ids) if state is not None]
+    empty = pd.DataFrame(columns=["vip_tier", "clv"])
     if not states:
-        return pd.DataFrame(columns=["vip_tier", "clv"])
-    return scorer.score_states(states, pd.Timestamp(at))
+        return empty
+    at_us = _instant(pd.Timestamp(at))
+    moments = [max(at_us, s.watermark or at_us) if clamp else at_us for s in states]
+    table = scorer.features(states, moments)
+    return scorer.pipeline.score_features(table) if len(table) else empty
 
 
 def _customer_keys(customer_id: str) -> list[Any]:
@@ -777,23 +813,17 @@ def create_app(
         try:
             result = await run_in_threadpool(service.apply, records)
         except _BatchError as exc:
-            stored = len(exc.done)
             return JSONResponse(
                 status_code=422,
                 content={
                     "detail": [
                         {
-                            "loc": ["body", exc.index] if isinstance(payload, list) else ["body"],
-                            "msg": (
-                                f"{exc.error} ({stored} event(s) before it were stored; this "
-                                "one and those after it were not. Re-sending the whole batch "
-                                "is safe: redelivered events are ignored.)"
-                            ),
+                            "loc": ["body"],
+                            "msg": f"{exc.error} Nothing of this request was stored.",
                             "type": type(exc.error).__name__,
                         }
                     ],
                     "version": exc.version,
-                    "results": exc.done,
                 },
             )
         return JSONResponse(result)
@@ -806,10 +836,16 @@ def create_app(
         moment = _moment(at, service.clock)
         for key in _customer_keys(customer_id):
             if store.get(key) is not None:
-                version, scores = service.scores([key], moment)
+                version, scores = service.scores([key], None if at is None else moment)
                 if len(scores):
                     row = _rows(scores)[0]
                     return {"version": version, "at": moment.isoformat(), **row}
+                return {  # events but no purchase yet: the models score buyers
+                    "version": version,
+                    "at": moment.isoformat(),
+                    "customer_id": key,
+                    "scores": None,
+                }
         raise HTTPException(
             status_code=404,
             detail=f"no customer {customer_id!r}: the service has seen no event of theirs.",
@@ -842,7 +878,7 @@ def create_app(
                 "count": 0,
                 "customers": [],
             }
-        version, scores = service.scores(candidates, moment)
+        version, scores = service.scores(candidates, None if at is None else moment)
         wanted = [tier] if tier is not None else list(names)
         scores = scores[scores["vip_tier"].isin(wanted)]
         scores = scores.sort_values("clv", ascending=False, kind="stable").head(limit)
@@ -939,7 +975,7 @@ def seed_store(scorer: Any, transactions: Any = None, events: Any = None, *, cut
     >>> from vipml.data import simulate
     >>> from vipml.online.scorer import OnlineScorer
     >>> from vipml.online.store import SQLiteStore
-    >>> sim = simulate(500, "2024-01-01", "2025-06-30", random_state=4)
+    >>> sim = simulate(300, "2024-01-01", "2025-06-30", random_state=4)
     >>> pipe = VipPipeline({"churn": {"lgbm_params": {"num_boost_round": 10}},
     ...                     "ltv": {"n_draws": 10}, "segments": {"n_segments": 3}})
     >>> pipe = pipe.fit(sim.transactions, cutoff="2025-03-31")
