@@ -460,3 +460,26 @@ def test_a_champion_that_fails_to_load_leaves_the_current_model(pipeline, tmp_pa
     assert follower.version == first
     assert f"could not load champion {second}" in caplog.text
     assert follower.loading is None
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_serve_command_refuses_bad_setups_with_exit_codes(tmp_path, registry_root):
+    from typer.testing import CliRunner
+
+    from vipml.cli import app
+
+    runner = CliRunner()
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    state = str(tmp_path / "state.sqlite")
+    base = ["serve", "--registry", str(registry_root), "--state", state]
+    refused = runner.invoke(app, [*base, "--token-file", str(empty)])
+    assert refused.exit_code == 2 and "token file" in refused.output and "empty" in refused.output
+    missing = runner.invoke(app, [*base, "--token-file", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "cannot read the token file" in missing.output
+    unknown = runner.invoke(app, [*base, "--model", "0123456789ab"])
+    assert unknown.exit_code == 5 and "no version '0123456789ab'" in unknown.output
+    nothing = runner.invoke(app, ["serve", "--registry", str(tmp_path / "none"), "--state", state])
+    assert nothing.exit_code == 5 and "no champion" in nothing.output
