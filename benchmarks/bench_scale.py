@@ -4,8 +4,8 @@ For each size N (rows; N/10 customers over three years, second timestamps, posit
 the script writes the transaction log once as Parquet parts of 2.5e6 rows into a cache folder
 (a cheap vectorised generator, seeded: the files are the same in every run), then runs each
 contender in its own subprocess (``--repeat`` times, round robin, keeping the best time) and
-reports its wall time and the peak resident memory of the
-subprocess *and all its descendants* (the Spark JVM included), sampled from /proc (Linux).
+reports its wall time and the peak resident memory of the subprocess *and all its
+descendants* (the Spark JVM included), sampled from /proc (Linux).
 
 Contenders, all computing the same RFM summary (lifetimes definitions, daily purchase periods,
 recency and T in weeks) and ending with the result as a pandas frame:
