@@ -31,8 +31,9 @@ and, per phase, the peak above the memory held when the phase starts (``VmHWM`` 
 ``--score-sample`` scores a seeded random sample of customers (with their own logs) instead of
 all of them: throughput is per customer, and scoring is row by row, so a sample bounds the
 run time on a large shop. Stage times are printed as wall time and CPU time of the process
-(all threads); on a loaded machine the CPU time is the steadier figure. Throughputs are ratios to the reference measured in the same run, as the figures of a
-shared machine are noisy. Needs the ``dev`` extra (pyarrow).
+(all threads); on a loaded machine the CPU time is the steadier figure. Throughputs are
+ratios to the reference measured in the same run, as the figures of a shared machine are
+noisy. Needs the ``dev`` extra (pyarrow).
 """
 
 from __future__ import annotations
