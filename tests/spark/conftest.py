@@ -8,9 +8,6 @@ import pytest
 from vipml.data import load_cdnow, simulate
 from vipml.spark import local_session
 
-# PySpark warns that it does not support pandas 3 yet; its own conversions still work here.
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
-
 
 @pytest.fixture(scope="session")
 def spark():

@@ -23,6 +23,7 @@ from vipml.features import (
 
 from .conftest import spark_to_pandas, to_spark
 
+# PySpark warns that it does not support pandas 3 yet; its own conversions still work here.
 pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
     pytest.mark.filterwarnings("ignore:.*exact duplicate row:vipml.errors.DataWarning"),
