@@ -353,6 +353,8 @@ def _normalise(lazy: Any, tz_aware: bool, *, numeric: str | None) -> Any:
     try:
         return lazy.with_columns(*exprs)
     except NotImplementedError as exc:  # Spark keeps the time zone in the session
+        if not lazy.implementation.is_spark_like():
+            raise
         raise DataValidationError(
             f"The timestamps are in the Spark session's time zone, not UTC ({exc}). vipml "
             "computes in UTC: build the session with .config('spark.sql.session.timeZone', "
