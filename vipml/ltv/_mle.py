@@ -142,6 +142,8 @@ def collapse_rows(
     cols = [np.asarray(c, dtype=np.float64) for c in columns]
     n = cols[0].size
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if n <= 1:  # one customer (real-time scoring): nothing to collapse, skip the hashing
+        return [c.copy() for c in cols], w.copy(), np.zeros(n, dtype=np.intp)
     # each column's values -> sorted codes (hash-based, much faster than sorting the rows), then
     # one mixed-radix key whose order is the rows' lexicographic order
     codes, uniques = zip(*(pd.factorize(c, sort=True) for c in cols), strict=True)

@@ -312,6 +312,27 @@ def simplified_silhouette(model: KMeans | MiniBatchKMeans, scaled: FloatArray) -
     return float(score.mean())
 
 
+def nearest_center(
+    scaled: FloatArray, centers: FloatArray, block: int = 65_536
+) -> npt.NDArray[np.int64]:
+    """Index of each row's nearest centre (squared Euclidean distance, first on ties).
+
+    Plain numpy in blocks of rows: no thread pool to start, which dominates when one customer
+    is scored in real time, and bounded memory for millions of rows.
+
+    Examples
+    --------
+    >>> nearest_center(np.array([[0.0, 0.1], [5.0, 5.0]]), np.array([[0.0, 0.0], [4.0, 4.0]]))
+    array([0, 1])
+    """
+    labels = np.empty(scaled.shape[0], dtype=np.int64)
+    for start in range(0, scaled.shape[0], block):
+        part = scaled[start : start + block]
+        distances = ((part[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        labels[start : start + block] = distances.argmin(axis=1)
+    return labels
+
+
 class Segmenter(VipmlEstimator):
     """Customer segments by k-means, profiled, named and ready for marketing.
 
@@ -750,7 +771,7 @@ class Segmenter(VipmlEstimator):
         """
         table = as_feature_table(features)
         scaled = self.transform_features(table)
-        labels = pairwise_distances_argmin(scaled, self.cluster_centers_)
+        labels = nearest_center(scaled, self.cluster_centers_)
         return pd.Series(labels.astype(np.int64), index=table.index, name="segment")
 
     def fit_predict(self, features: Any, y: None = None) -> pd.Series:
