@@ -661,8 +661,8 @@ def create_app(
     >>> from vipml import VipPipeline, bundle
     >>> from vipml.data import simulate
     >>> from vipml.registry import Registry
-    >>> sim = simulate(600, "2024-01-01", "2025-06-30", random_state=3)
-    >>> pipe = VipPipeline({"churn": {"lgbm_params": {"num_boost_round": 20}},
+    >>> sim = simulate(300, "2024-01-01", "2025-06-30", random_state=3)
+    >>> pipe = VipPipeline({"churn": {"lgbm_params": {"num_boost_round": 10}},
     ...                     "ltv": {"n_draws": 10}, "segments": {"n_segments": 3}})
     >>> pipe = pipe.fit(sim.transactions, cutoff="2025-03-31")
     >>> tmp = tempfile.TemporaryDirectory()
