@@ -424,13 +424,18 @@ def test_a_promoted_champion_is_swapped_in_without_dropping_requests(
         worker = threading.Thread(target=hammer)
         worker.start()
         try:
-            time.sleep(0.3)
-            registry.promote(second)
             deadline = time.monotonic() + 60
+            while len(tiers) < 2:  # requests served by the first model
+                assert time.monotonic() < deadline and worker.is_alive(), statuses
+                time.sleep(0.05)
+            registry.promote(second)
             while client.get("/health").json()["model_version"] != second:
                 assert time.monotonic() < deadline, "the new champion was not picked up"
                 time.sleep(0.05)
-            time.sleep(0.3)
+            served = len(tiers)
+            while len(tiers) < served + 2:  # requests served by the new one
+                assert time.monotonic() < deadline and worker.is_alive(), statuses
+                time.sleep(0.05)
         finally:
             stop.set()
             worker.join(30)
