@@ -79,7 +79,11 @@ def micro_value(total: Any, count: Any = None) -> Any:
     """
     total = nw.col(total) if isinstance(total, str) else total
     if count is None:
-        return total.cast(nw.Float64) / float(MICRO)
+        # Divide by an expression, not a scalar: polars turns ``x / scalar`` into ``x * (1 /
+        # scalar)``, which is not correctly rounded (21_620_000 / 1e6 -> 21.619999999999997)
+        # and differs between one row and many.
+        exact = total.cast(nw.Float64)
+        return exact / (exact * 0.0 + float(MICRO))
     count = nw.col(count) if isinstance(count, str) else count
     return nw.when(count > 0).then(total.cast(nw.Float64) / (count.cast(nw.Float64) * float(MICRO)))
 
