@@ -397,6 +397,7 @@ def report(n: int, info: dict, f: dict[str, Any]) -> None:
         f"{n_scored:,} customers; scoring phase peak +{f['peaks_mb'].get('score', float('nan')):,.0f} MB",
     )
     reference = f["score_features_s[fitted]"]
+    reference_cpu = f.get("score_features_cpu_s[fitted]")
     for label, key in (
         ("score_features, fitted (ref.)", "score_features_s[fitted]"),
         ("score_features, loaded pickle", "score_features_s[pickle]"),
@@ -406,11 +407,17 @@ def report(n: int, info: dict, f: dict[str, Any]) -> None:
     ):
         seconds = f[key]
         cpu_s = f.get(key.replace("_s[", "_cpu_s["))
+        note = f"{seconds:.2f} s = {seconds / reference:.2f}x the reference"
+        if cpu_s and reference_cpu:
+            note += (
+                f"; {n_scored / cpu_s:,.0f} per CPU-s, CPU {cpu_s / reference_cpu:.2f}x "
+                "the reference"
+            )
         row(
             label,
             f"{n_scored / seconds:,.0f} /s",
             "" if cpu_s is None else f"{cpu_s:.2f} s",
-            f"{seconds:.2f} s = {seconds / reference:.2f}x the reference",
+            note,
         )
     wall, cpu = f["score_stages"]["wall"], f["score_stages"]["cpu"]
     for stage in SCORE_STAGES[1:]:
@@ -462,8 +469,13 @@ def main(argv: list[str] | None = None) -> None:
         "--generate-only", action="store_true", help="only fill the cache, then stop"
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--show", type=Path, help="print the tables of a --json file, then stop")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.show:
+        for n, figures in json.loads(args.show.read_text()).items():
+            report(int(n), figures["generation"], figures)
+        return
     if args.child:
         kind, *rest = args.child
         if kind == "generate":
