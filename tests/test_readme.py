@@ -23,3 +23,10 @@ def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
         .score(namespace["shop"].transactions, namespace["shop"].events)
         .equals(namespace["pipe"].score(namespace["shop"].transactions, namespace["shop"].events))
     )
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), flags=re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
