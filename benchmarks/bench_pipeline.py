@@ -468,7 +468,10 @@ def main(argv: list[str] | None = None) -> None:
         help="score a random sample of this many customers (their logs); default: all",
     )
     parser.add_argument(
-        "--threads", type=int, help="OMP_NUM_THREADS of the runs (LightGBM); default: unset"
+        "--threads",
+        type=int,
+        help="OMP_NUM_THREADS of the runs (default unset); LightGBM follows its own "
+        "num_threads (2 unless the config's churn.lgbm_params sets it)",
     )
     parser.add_argument(
         "--no-events-above",
