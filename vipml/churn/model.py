@@ -365,6 +365,10 @@ class ChurnModel(VipmlEstimator):
         Boosting rounds chosen by early stopping (and used by the refit).
     blend_weight_ : float
         Weight of the linear correction (0 without ``blend``, or when it does not help).
+    margin_reference_ : float
+        Mean base margin of the validation snapshot (training horizon): reasons count a
+        customer's base margin as its deviation from this fixed value, so a customer's
+        reasons do not depend on who else is scored.
     linear_ : LogRFMRegression
         The logistic regression on log RFM, refitted on every snapshot (only with ``blend``).
     booster_ : lightgbm.Booster
@@ -795,6 +799,7 @@ class ChurnModel(VipmlEstimator):
             correction = (1.0 - weight) * correction + weight * linear
             self.linear_ = LogRFMRegression().fit(table, y)
         self.blend_weight_ = weight
+        self.margin_reference_ = float(margin[is_valid].mean())
         self.calibrator_, self.calibration_ = self._fit_calibrator(
             schedule.mode, correction, margin[is_valid], y[is_valid]
         )
@@ -852,7 +857,8 @@ class ChurnModel(VipmlEstimator):
             table,
             contributions,
             names,
-            base_margin=margin - margin.mean(),
+            base_margin=margin,
+            reference=self.margin_reference_,
             horizon=parse_duration(self.horizon, "horizon"),
             top=top,
         )
@@ -864,7 +870,7 @@ class ChurnModel(VipmlEstimator):
         """The trees' (weighted) contributions plus the linear correction's, and their names.
 
         The regression's terms go to their inputs (recency and T appended as columns); the
-        correction's ``- base log-odds`` part, as its deviation from the mean over the rows,
+        correction's ``- base log-odds`` part, as its deviation from ``margin_reference_``,
         to ``bg_p_no_purchase``.
         """
         weight = self.blend_weight_
@@ -876,7 +882,7 @@ class ChurnModel(VipmlEstimator):
         for j, column in enumerate(LOG_RFM_COLUMNS):
             values[:, names.index(column)] += linear[:, j]
         base = _training_margin(table)
-        values[:, names.index("bg_p_no_purchase")] -= weight * (base - base.mean())
+        values[:, names.index("bg_p_no_purchase")] -= weight * (base - self.margin_reference_)
         return values, names
 
     def _probability(
@@ -928,8 +934,9 @@ class ChurnModel(VipmlEstimator):
         Contributions come from ``Booster.predict(..., pred_contrib=True)`` (exact
         TreeSHAP values of the correction, in log-odds) and are summed over features that
         describe the same thing (e.g. days since the last purchase, overdue ratio and gaps).
-        The BG/NBD base margin counts too, as its deviation from its mean over the customers
-        scored, within the purchase-history driver. Only drivers that push towards churn are
+        The BG/NBD base margin counts too, as its deviation from ``margin_reference_`` (fixed
+        at fit, so a customer's reasons do not depend on who else is scored), within the
+        purchase-history driver. Only drivers that push towards churn are
         listed, strongest first; see :func:`vipml.churn.reasons.explain`.
 
         Parameters

@@ -266,6 +266,7 @@ def explain(
     base_margin: npt.ArrayLike,
     horizon: dt.timedelta,
     top: int = 3,
+    reference: float | None = None,
 ) -> pd.DataFrame:
     """Rank each row's churn drivers and write them as text.
 
@@ -280,12 +281,15 @@ def explain(
         Names of the contribution columns.
     base_margin : array_like
         The BG/NBD base margin of each row (log-odds of no purchase in ``horizon``). Its
-        deviation from its mean over the rows is added to the "history" driver, so a
-        customer BG/NBD already rates as likely gone gets that reason too.
+        deviation from ``reference`` is added to the "history" driver, so a customer BG/NBD
+        already rates as likely gone gets that reason too.
     horizon : datetime.timedelta
         The churn horizon, for the text.
     top : int, default 3
         Drivers per row.
+    reference : float, optional
+        The base margin counted as neutral; default its mean over the rows (then a row's
+        reasons depend on the other rows: pass a fixed value to score rows one at a time).
 
     Returns
     -------
@@ -322,7 +326,8 @@ def explain(
     for i, name in enumerate(names):
         membership[i, drivers.index(driver_of(name))] = 1.0
     grouped = values @ membership
-    grouped[:, drivers.index("history")] += margin - margin.mean()
+    neutral = margin.mean() if reference is None else float(reference)
+    grouped[:, drivers.index("history")] += margin - neutral
     table = features.assign(_base_probability=expit(margin))
     context = {"horizon": _horizon_text(horizon)}
     texts = np.empty((len(features), len(drivers)), dtype=object)
@@ -341,7 +346,9 @@ def explain(
     impact = np.where(pushes, impact, np.nan)
     out = pd.DataFrame(index=features.index)
     for i in range(int(top)):
-        out[f"reason_{i + 1}"] = chosen[:, i] if i < k else None
+        # Object dtype whatever the rows hold, so one row alone and a batch have one schema.
+        text = chosen[:, i] if i < k else np.full(len(features), None, dtype=object)
+        out[f"reason_{i + 1}"] = pd.Series(text, index=features.index, dtype=object)
     for i in range(int(top)):
         out[f"impact_{i + 1}"] = impact[:, i] if i < k else np.nan
     return out
