@@ -230,6 +230,17 @@ def test_score_table_equals_predict_proba_and_reasons_bit_for_bit(
     pd.testing.assert_frame_equal(again, table, check_exact=True)
 
 
+def test_a_customer_scores_and_reasons_the_same_alone_or_in_a_batch(small_model, small_inputs):
+    base, engaged, bg, gg = small_inputs
+    batch = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg, top=3)
+    for i in (0, 7, len(base) - 1):
+        alone = small_model.score_table(
+            base.iloc[[i]], engaged, purchase_model=bg, spend_model=gg, top=3
+        )
+        # Impacts come from a matrix product whose rounding may follow the batch's size.
+        pd.testing.assert_frame_equal(alone, batch.iloc[[i]], check_exact=False, rtol=1e-12)
+
+
 def test_score_table_uses_the_models_it_is_given(small_model, small_inputs):
     base, engaged, bg, gg = small_inputs
     fitted = small_model.score_table(base, engaged, purchase_model=bg, spend_model=gg)
