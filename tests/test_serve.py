@@ -262,11 +262,6 @@ def test_service_scores_equal_the_batch_pipeline(sim, streamed):
                 assert _same(value, batch.loc[customer_id, name]), (customer_id, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vipml.churn.reasons.explain adds margin - margin.mean() to the history driver: "
-    "the mean is over the rows scored together, so one customer's reasons depend on the batch",
-)
 def test_service_reasons_equal_the_batch_pipeline(streamed):
     batch = streamed["batch"]
     for customer_id, scores in streamed["served"].items():
