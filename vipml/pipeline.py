@@ -74,6 +74,17 @@ SCORE_COLUMNS = (
 )
 
 
+def _text_dtype() -> Any:
+    try:  # pandas >= 2.3: the string dtype Parquet and Arrow read back (missing as NaN)
+        return pd.StringDtype(na_value=np.nan)
+    except TypeError:  # older pandas: plain objects
+        return object
+
+
+#: dtype of the text columns of the scores, so that scores written to Parquet read back equal.
+TEXT = _text_dtype()
+
+
 def _as_config(config: Any) -> PipelineConfig:
     if config is None:
         return PipelineConfig()
@@ -497,7 +508,10 @@ class VipPipeline(VipmlEstimator):
             self._tiers(values["clv"].to_numpy()), index=table.index
         ).astype(str)
         reasons = [c for c in churn.columns if c.startswith("reason_")]
-        return scores.join(churn[reasons])
+        scores = scores.join(churn[reasons])
+        text = ["RFM", "rfm_segment", "segment", "vip_tier", *reasons]
+        scores[text] = scores[text].astype(TEXT)
+        return scores
 
     def score(self, transactions: Any, events: Any = None, *, at: Any = None) -> pd.DataFrame:
         """Score every customer with a purchase by ``at`` (default: the fit's cutoff).
