@@ -31,7 +31,7 @@ from vipml.churn import ChurnModel, churn_labels
 from vipml.churn.metrics import classification_metrics
 from vipml.churn.model import CYCLE_WINDOW, ENGAGEMENT_WINDOWS, RFM_COLUMNS
 from vipml.config import PipelineConfig
-from vipml.data.validate import prepare_events, prepare_transactions
+from vipml.data.validate import as_timestamp, prepare_events, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
 from vipml.features.cycle import CYCLE_COLUMNS, parse_duration, purchase_cycle_features
 from vipml.features.engagement import engagement_features
@@ -98,23 +98,6 @@ def _as_config(config: Any) -> PipelineConfig:
         "config must be a PipelineConfig, a mapping, a path to a TOML file or None, "
         f"not {type(config).__name__}."
     )
-
-
-def _timestamp(value: Any, name: str) -> pd.Timestamp:
-    """A naive timestamp (UTC for tz-aware input); a date means its whole day downstream."""
-    if value is None:
-        raise DataValidationError(f"{name} is required: pass a date such as '2025-06-30'.")
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(
-            f"{name}={value!r} is not a date; pass e.g. '2025-06-30'."
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '2025-06-30'.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp
 
 
 def _pandas(native: Any) -> pd.DataFrame:
@@ -253,7 +236,7 @@ class VipPipeline(VipmlEstimator):
 
     def _features(self, transactions: Any, events: Any, at: Any) -> pd.DataFrame:
         columns = self.config_.columns
-        stamp = _timestamp(at, "at")
+        stamp = as_timestamp(at, "at")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ModelAssumptionWarning)
             rfm = _pandas(
@@ -316,7 +299,7 @@ class VipPipeline(VipmlEstimator):
         """
         config = _as_config(self.config)
         self.config_ = config
-        stamp = _timestamp(cutoff, "cutoff")
+        stamp = as_timestamp(cutoff, "cutoff")
         # Validate each log once, up front: bad input fails before any model is fitted.
         prepare_transactions(transactions, columns=config.columns)
         use_events = self._engagement_used(events)
@@ -564,7 +547,7 @@ class VipPipeline(VipmlEstimator):
         """
         self._check_fitted()
         span = parse_duration(self.config_.churn.horizon if horizon is None else horizon, "horizon")
-        stamp = _timestamp(at, "at")
+        stamp = as_timestamp(at, "at")
         if stamp < self.cutoff_:
             warnings.warn(
                 f"Evaluating at {stamp.date()}, before the fit's cutoff {self.cutoff_.date()}: "

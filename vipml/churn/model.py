@@ -28,7 +28,7 @@ from vipml.base import VipmlEstimator
 from vipml.churn.calibration import IsotonicCalibrator, SigmoidCalibrator
 from vipml.churn.linear import LOG_RFM_COLUMNS, LogRFMRegression, blend_weight
 from vipml.churn.reasons import explain
-from vipml.data.validate import prepare_events, prepare_transactions
+from vipml.data.validate import as_timestamp, prepare_events, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
 from vipml.features.cycle import CYCLE_COLUMNS, parse_duration, purchase_cycle_features
 from vipml.features.engagement import engagement_features
@@ -108,23 +108,6 @@ class Schedule:
     def cutoffs(self) -> list[pd.Timestamp]:
         """Every snapshot cutoff, oldest first."""
         return [*self.training_cutoffs, self.validation_cutoff]
-
-
-def _as_timestamp(value: Any, name: str) -> pd.Timestamp:
-    """A naive timestamp (UTC for tz-aware input) from a date-like value."""
-    if value is None:
-        raise DataValidationError(f"{name} is required: pass a date such as '1997-09-30'.")
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(
-            f"{name}={value!r} is not a date; pass e.g. '1997-09-30'."
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '1997-09-30'.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp
 
 
 def describe_duration(span: dt.timedelta) -> str:
@@ -661,7 +644,7 @@ class ChurnModel(VipmlEstimator):
             Events missing (or given) against the fit, or bad input.
         """
         self._check_fitted()
-        stamp = _as_timestamp(at, "at")
+        stamp = as_timestamp(at, "at")
         if bool(self.engagement_columns_) and events is None:
             raise DataValidationError(
                 "This ChurnModel was fitted with engagement features: pass the event log "
@@ -747,7 +730,7 @@ class ChurnModel(VipmlEstimator):
             Invalid settings.
         """
         horizon, step, params, rounds, patience = self._check_settings()
-        stamp = _as_timestamp(cutoff, "cutoff")
+        stamp = as_timestamp(cutoff, "cutoff")
         log = prepare_transactions(transactions, check_duplicates=False)
         last = pd.Timestamp(log.last_timestamp).normalize()
         if stamp.normalize() > last:

@@ -25,6 +25,7 @@ from vipml.errors import DataValidationError, DataWarning
 __all__ = [
     "PreparedLog",
     "ReturnsPolicy",
+    "as_timestamp",
     "parse_cutoff",
     "prepare_events",
     "prepare_transactions",
@@ -191,6 +192,34 @@ def prepare_events(
     if check_duplicates:
         _warn_duplicates(lazy, name)
     return PreparedLog(lazy, kind, present, tz_aware, first, last)
+
+
+def as_timestamp(value: Any, name: str) -> pd.Timestamp:
+    """A naive timestamp (converted to UTC when tz-aware) from a date-like argument.
+
+    Unlike :func:`parse_cutoff` it keeps the value as given: a date stays midnight, and the
+    feature builders it is passed to read it as that whole day.
+
+    Examples
+    --------
+    >>> as_timestamp("2025-06-30", "at")
+    Timestamp('2025-06-30 00:00:00')
+    >>> as_timestamp("2025-06-30T12:00+02:00", "at")
+    Timestamp('2025-06-30 10:00:00')
+    """
+    if value is None:
+        raise DataValidationError(f"{name} is required: pass a date such as '2025-06-30'.")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(
+            f"{name}={value!r} is not a date; pass e.g. '2025-06-30'."
+        ) from exc
+    if stamp is pd.NaT:
+        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '2025-06-30'.")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp
 
 
 def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.datetime:
