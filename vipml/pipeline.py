@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import narwhals.stable.v2 as nw
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -29,7 +28,13 @@ import pandas as pd
 from vipml.base import VipmlEstimator
 from vipml.churn import ChurnModel, churn_labels
 from vipml.churn.metrics import classification_metrics
-from vipml.churn.model import CYCLE_WINDOW, ENGAGEMENT_WINDOWS, RFM_COLUMNS
+from vipml.churn.model import (
+    CYCLE_WINDOW,
+    ENGAGEMENT_WINDOWS,
+    RFM_COLUMNS,
+    align_engagement,
+    to_pandas,
+)
 from vipml.config import PipelineConfig
 from vipml.data.validate import as_timestamp, prepare_events, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
@@ -98,14 +103,6 @@ def _as_config(config: Any) -> PipelineConfig:
         "config must be a PipelineConfig, a mapping, a path to a TOML file or None, "
         f"not {type(config).__name__}."
     )
-
-
-def _pandas(native: Any) -> pd.DataFrame:
-    frame = nw.from_native(native)
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    table = frame.to_pandas()
-    return table.set_index("customer_id") if "customer_id" in table.columns else table
 
 
 def score_edges(values: FloatArray, bins: int) -> FloatArray:
@@ -239,7 +236,7 @@ class VipPipeline(VipmlEstimator):
         stamp = as_timestamp(at, "at")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ModelAssumptionWarning)
-            rfm = _pandas(
+            rfm = to_pandas(
                 rfm_summary(
                     transactions,
                     stamp,
@@ -247,12 +244,14 @@ class VipPipeline(VipmlEstimator):
                     time_unit="W",
                     columns=columns,
                     check_duplicates=False,
-                )
+                ),
+                ["customer_id"],
             )
-            cycle = _pandas(
+            cycle = to_pandas(
                 purchase_cycle_features(
                     transactions, stamp, window=CYCLE_WINDOW, freq="D", columns=columns
-                )
+                ),
+                ["customer_id"],
             )
         table = rfm.join(cycle)[[*RFM_COLUMNS, *CYCLE_COLUMNS]].astype(np.float64)
         engaged = getattr(self, "churn_model_", None)
@@ -263,13 +262,11 @@ class VipPipeline(VipmlEstimator):
                     "This pipeline was fitted with engagement events: pass the event log "
                     "(events=...) to score, or fit without events."
                 )
-            found = _pandas(
-                engagement_features(events, stamp, windows=ENGAGEMENT_WINDOWS, columns=columns)
+            found = to_pandas(
+                engagement_features(events, stamp, windows=ENGAGEMENT_WINDOWS, columns=columns),
+                ["customer_id"],
             )
-            aligned = found.reindex(index=table.index, columns=names).astype(np.float64)
-            counts = [c for c in names if c.startswith("n_")]
-            aligned[counts] = aligned[counts].fillna(0.0)
-            table = table.join(aligned)
+            table = table.join(align_engagement(found, table.index, names, f"by {stamp.date()}"))
         return table
 
     # -- fitting ------------------------------------------------------------------------------
@@ -559,7 +556,7 @@ class VipPipeline(VipmlEstimator):
         scores = self.score_features(table)
         columns = self.config_.columns
         labels = churn_labels(transactions, stamp, span, columns=columns)
-        after = _pandas(labels_after(transactions, stamp, span, columns=columns))
+        after = to_pandas(labels_after(transactions, stamp, span, columns=columns), ["customer_id"])
         labels = labels.reindex(scores.index)
         after = after.reindex(scores.index)
         metrics = classification_metrics(

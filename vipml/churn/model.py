@@ -233,7 +233,7 @@ def _check_base(base: Any) -> pd.DataFrame:
     return base[needed]
 
 
-def _align_engagement(
+def align_engagement(
     table: pd.DataFrame, index: pd.Index, columns: Sequence[str] | None, when: str
 ) -> pd.DataFrame:
     """Engagement ``table`` on the customers of ``index`` and the given ``columns``, as floats.
@@ -464,7 +464,7 @@ class ChurnModel(VipmlEstimator):
             table = to_pandas(
                 engagement_features(events, cutoff, windows=ENGAGEMENT_WINDOWS), ["customer_id"]
             )
-        return _align_engagement(table, index, columns, f"by {cutoff.date()}")
+        return align_engagement(table, index, columns, f"by {cutoff.date()}")
 
     @staticmethod
     def _fit_ltv(rfm: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[BetaGeo, GammaGamma | None]:
@@ -1048,7 +1048,7 @@ class ChurnModel(VipmlEstimator):
                 )
             if isinstance(engagement, pd.DataFrame) and "customer_id" in engagement.columns:
                 engagement = engagement.set_index("customer_id")
-            engaged = _align_engagement(
+            engaged = align_engagement(
                 to_pandas(engagement, ["customer_id"]),
                 table.index,
                 self.engagement_columns_,
