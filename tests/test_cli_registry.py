@@ -32,6 +32,22 @@ def vipml(*args):
     return result.exit_code, result.output
 
 
+def train(workspace, registry, config):
+    """``vipml train`` on the workspace's simulated logs at the cutoff."""
+    return vipml(
+        "train",
+        workspace / "tx.parquet",
+        "--events",
+        workspace / "ev.parquet",
+        "--cutoff",
+        CUTOFF,
+        "--config",
+        config,
+        "--registry",
+        registry,
+    )
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
@@ -46,18 +62,7 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(workspace):
     registry = workspace / "models"
-    code, out = vipml(
-        "train",
-        workspace / "tx.parquet",
-        "--events",
-        workspace / "ev.parquet",
-        "--cutoff",
-        CUTOFF,
-        "--config",
-        workspace / "config.toml",
-        "--registry",
-        registry,
-    )
+    code, out = train(workspace, registry, workspace / "config.toml")
     assert code == 0, out
     version = Registry(registry).champion()
     assert version is not None and f"champion: {version}" in out
@@ -76,18 +81,7 @@ def test_train_publishes_evaluates_and_promotes_the_first_version(trained):
 def test_train_is_idempotent(trained, workspace):
     registry, version, _ = trained
     before = {p: p.read_bytes() for p in (registry / version).rglob("*") if p.is_file()}
-    code, out = vipml(
-        "train",
-        workspace / "tx.parquet",
-        "--events",
-        workspace / "ev.parquet",
-        "--cutoff",
-        CUTOFF,
-        "--config",
-        workspace / "config.toml",
-        "--registry",
-        registry,
-    )
+    code, out = train(workspace, registry, workspace / "config.toml")
     assert code == 0, out
     assert f"version {version}" in out and "already the champion" in out
     assert Registry(registry).versions() == [version]
@@ -143,18 +137,7 @@ def test_a_worse_candidate_is_published_but_not_promoted(trained, workspace, tmp
         "[churn]\nlgbm_params = { num_boost_round = 1, learning_rate = 0.001 }\n"
         "[gates]\nmetrics = ['churn_brier']\n[ltv]\nn_draws = 20\n"
     )
-    code, out = vipml(
-        "train",
-        workspace / "tx.parquet",
-        "--events",
-        workspace / "ev.parquet",
-        "--cutoff",
-        CUTOFF,
-        "--config",
-        weak,
-        "--registry",
-        registry,
-    )
+    code, out = train(workspace, registry, weak)
     assert code == ExitCode.GATE_FAILED, out
     reg = Registry(registry)
     candidate = next(v for v in reg.versions() if v != champion)
