@@ -26,6 +26,7 @@ horizon = "8W"
 n_snapshots = 3
 snapshot_step = "4W"
 calibration = "sigmoid"
+refit = true
 engagement = false
 reasons = 2
 alert_threshold = 0.7
@@ -64,7 +65,7 @@ def test_every_setting_is_read(tmp_path):
     assert config.columns.event_type == "event_type"  # unset keys keep their default
     assert (config.ltv.model, config.ltv.horizon, config.ltv.n_draws) == ("pareto_nbd", "26W", 50)
     assert config.churn.lgbm_params == {"num_boost_round": 100, "num_leaves": 7}
-    assert config.churn.engagement is False
+    assert config.churn.engagement is False and config.churn.refit is True
     assert config.segments.k_range == (3, 6)
     assert config.tiers.names == ("Diamond", "Gold", "Silver")
     assert config.gates.metrics == ("churn_roc_auc", "ltv_top10_capture")
@@ -80,6 +81,8 @@ def test_every_setting_is_read(tmp_path):
         ({"ltv": {"discount_rate": -0.1}}, "ltv.discount_rate"),
         ({"ltv": {"n_draws": "100"}}, "ltv.n_draws = '100'"),
         ({"churn": {"calibration": "platt"}}, "churn.calibration"),
+        ({"churn": {"refit": "always"}}, "churn.refit"),
+        ({"churn": {"refit": 1}}, "churn.refit"),
         ({"churn": {"horizonn": "13W"}}, "unknown key(s) ['churn.horizonn']"),
         ({"churn": {"engagement": "yes"}}, "true or false"),
         ({"tiers": {"thresholds": [0.1, 0.05]}}, "strictly increasing"),

@@ -23,6 +23,7 @@ values below, so an empty file is a valid configuration::
     n_snapshots = 4
     snapshot_step = "13W"
     calibration = "isotonic"
+    refit = "auto"       # or true / false (see vipml.churn.ChurnModel)
     engagement = true
     reasons = 3
     alert_threshold = 0.5
@@ -157,6 +158,7 @@ class ChurnConfig:
     n_snapshots: int = 4
     snapshot_step: str = "13W"
     calibration: str = "isotonic"
+    refit: str | bool = "auto"
     engagement: bool = True
     reasons: int = 3
     alert_threshold: float = 0.5
@@ -167,6 +169,8 @@ class ChurnConfig:
         _integer("churn.n_snapshots", self.n_snapshots, 2)
         _duration("churn.snapshot_step", self.snapshot_step)
         _choice("churn.calibration", self.calibration, _CALIBRATIONS)
+        if not (isinstance(self.refit, bool) or self.refit == "auto"):
+            raise _fail("churn.refit", self.refit, '"auto", true or false')
         if not isinstance(self.engagement, bool):
             raise _fail("churn.engagement", self.engagement, "true or false")
         _integer("churn.reasons", self.reasons, 0)

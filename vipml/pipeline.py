@@ -309,6 +309,7 @@ class VipPipeline(VipmlEstimator):
             snapshot_step=config.churn.snapshot_step,
             lgbm_params=dict(config.churn.lgbm_params) or None,
             calibration=config.churn.calibration,
+            refit=config.churn.refit,
             engagement=use_events,
             random_state=config.random_state,
         ).fit(transactions, events if use_events else None, cutoff=stamp)

@@ -58,6 +58,8 @@ def assert_scores_equal(online, batch):
     sums its terms in polars' order, see vipml.features.online), the rest exactly.
     """
     floats = [c for c in batch.columns if batch[c].dtype.kind == "f"]
+    # A record's missing reason is None (JSON null); read into the batch's dtypes it is NaN.
+    online = online.astype({c: batch[c].dtype for c in batch.columns if c not in floats})
     pd.testing.assert_frame_equal(
         online.drop(columns=floats), batch.drop(columns=floats), check_dtype=False
     )

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 Calibration = Literal["isotonic", "sigmoid", "none"]
+Refit = Literal["auto"] | bool
 
 #: LightGBM parameters used unless ``lgbm_params`` overrides them. ``deterministic``,
 #: ``force_col_wise``, ``num_threads`` and ``seed`` (from ``random_state``) make a fit
@@ -301,11 +302,18 @@ class ChurnModel(VipmlEstimator):
        ``h``-margins would not transfer to the full horizon, so a sigmoid recalibration of
        the correction on top of the base margin is fitted instead (``calibration_`` says
        which), which transfers under the same assumption as the correction itself.
-    6. Refit: the final booster (and the regression) are retrained on every snapshot, the
-       validation one included (the most recent behaviour), the booster with the
-       early-stopped number of rounds; the weight and the calibrator of steps 4-5 are kept.
-       The calibrator was thus fitted on a slightly weaker model's scores;
-       :func:`vipml.churn.metrics.evaluate` reports the calibration that results.
+    6. Refit (``refit``). Without it the early-stopped booster and the regression of steps
+       3-4 are kept, so the calibrator was fitted on the very scores it maps, out of time.
+       With it the booster (with the early-stopped number of rounds) and the regression are
+       retrained on every snapshot, the validation one included, and the weight and
+       calibrator of steps 4-5 are kept although they were fitted on the older model's
+       scores. ``refit="auto"`` (default) refits in bridged mode only: there the history is
+       short (CDNOW: one training snapshot, which the refit doubles; ROC AUC 0.768 against
+       0.765 kept) and the sigmoid of the correction barely moves the scores, while in direct
+       mode the refitted booster no longer carries the level shift the calibrator learnt
+       (simulated shop, 20,000 customers: holdout ECE 0.013 calibrated against 0.009 raw with
+       the refit, 0.007 against 0.020 without it, for ROC AUC 0.924 and 0.922) and the fit
+       trains LightGBM once instead of twice.
 
     Parameters
     ----------
@@ -327,6 +335,9 @@ class ChurnModel(VipmlEstimator):
         Use the engagement features when events are given; False ignores the events.
     blend : bool, default True
         Blend the trees' correction with a logistic regression on log RFM (step 4).
+    refit : {"auto", True, False}, default "auto"
+        Retrain the booster and the regression on every snapshot after early stopping
+        (step 6); ``"auto"`` refits in bridged mode only.
     random_state : int, default 0
         LightGBM's ``seed``.
 
@@ -346,6 +357,8 @@ class ChurnModel(VipmlEstimator):
         The engagement columns among them (empty without events).
     best_iteration_ : int
         Boosting rounds chosen by early stopping (and used by the refit).
+    refitted_ : bool
+        Whether the booster and the regression were retrained on every snapshot.
     blend_weight_ : float
         Weight of the linear correction (0 without ``blend``, or when it does not help).
     margin_reference_ : float
@@ -353,15 +366,17 @@ class ChurnModel(VipmlEstimator):
         customer's base margin as its deviation from this fixed value, so a customer's
         reasons do not depend on who else is scored.
     linear_ : LogRFMRegression
-        The logistic regression on log RFM, refitted on every snapshot (only with ``blend``).
+        The logistic regression on log RFM (only with ``blend``): fitted on the older
+        snapshots, or on every snapshot when refitted.
     booster_ : lightgbm.Booster
-        The refitted booster; its raw output is the correction on top of the base margin.
+        The early-stopped or refitted booster; its raw output is the correction on top of
+        the base margin.
     calibrator_ : IsotonicCalibrator, SigmoidCalibrator or None
         The calibration map.
     calibration_ : str
         ``"isotonic"``, ``"sigmoid"``, ``"sigmoid on the correction"`` (bridged) or ``"none"``.
     n_training_rows_ : int
-        Rows of the refit (customers times snapshots).
+        Rows of every snapshot (customers times snapshots), validation included.
     validation_log_loss_ : float
         Log loss of the early-stopped booster on the validation snapshot, before calibration.
     vipml_version_ : str
@@ -399,6 +414,7 @@ class ChurnModel(VipmlEstimator):
         calibration: Calibration = "isotonic",
         engagement: bool = True,
         blend: bool = True,
+        refit: Refit = "auto",
         random_state: int = 0,
     ) -> None:
         self.horizon = horizon
@@ -408,6 +424,7 @@ class ChurnModel(VipmlEstimator):
         self.calibration = calibration
         self.engagement = engagement
         self.blend = blend
+        self.refit = refit
         self.random_state = random_state
 
     # -- settings ---------------------------------------------------------------------------
@@ -424,6 +441,10 @@ class ChurnModel(VipmlEstimator):
             raise ValueError(
                 f"calibration must be 'isotonic', 'sigmoid' or 'none', got {self.calibration!r}."
             )
+        if not (
+            isinstance(self.refit, bool) or (isinstance(self.refit, str) and self.refit == "auto")
+        ):
+            raise ValueError(f"refit must be 'auto', True or False, got {self.refit!r}.")
         if not isinstance(self.random_state, numbers.Integral) or isinstance(
             self.random_state, bool
         ):
@@ -773,6 +794,7 @@ class ChurnModel(VipmlEstimator):
         best = max(int(first.best_iteration), 1)
         correction = first.predict(table.loc[is_valid, names], raw_score=True, num_iteration=best)
         self.validation_log_loss_ = float(first.best_score["validation"]["binary_logloss"])
+        refit = schedule.mode == "bridged" if self.refit == "auto" else bool(self.refit)
         weight = 0.0
         if self.blend:
             # The regression on the older snapshots, as a correction of the same base margin.
@@ -780,13 +802,18 @@ class ChurnModel(VipmlEstimator):
             linear = older.decision_function(table.loc[is_valid]) - margin[is_valid]
             weight = blend_weight(margin[is_valid], correction, linear, y[is_valid])
             correction = (1.0 - weight) * correction + weight * linear
-            self.linear_ = LogRFMRegression().fit(table, y)
+            self.linear_ = LogRFMRegression().fit(table, y) if refit else older
         self.blend_weight_ = weight
         self.margin_reference_ = float(margin[is_valid].mean())
         self.calibrator_, self.calibration_ = self._fit_calibrator(
             schedule.mode, correction, margin[is_valid], y[is_valid]
         )
-        self.booster_ = lgb.train(params, everything, num_boost_round=best)
+        if refit:
+            self.booster_ = lgb.train(params, everything, num_boost_round=best)
+        else:
+            # The early-stopped booster without its rounds past the best one.
+            self.booster_ = lgb.Booster(model_str=first.model_to_string(num_iteration=best))
+        self.refitted_ = refit
         self.cutoff_ = stamp
         self.mode_ = schedule.mode
         self.training_horizon_ = schedule.training_horizon
