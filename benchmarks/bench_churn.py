@@ -5,13 +5,16 @@ For each size N (customers of ``vipml.data.simulate`` over 2024-2025, cutoff 202
 
 - vipml's whole ``ChurnModel.fit``: validation of the logs, point-in-time snapshots (RFM,
   cycle and engagement features), a BG/NBD and Gamma-Gamma fit per snapshot, LightGBM with
-  early stopping on the latest snapshot, calibration and the refit on every snapshot;
-- the LightGBM work inside that fit (dataset binning, the early-stopped training and the
-  refit), so the rest of the fit (validation, features, LTV fits, calibration) can be told
-  apart from LightGBM itself;
+  early stopping on the latest snapshot, the blend, calibration (and, with ``refit``, the
+  retraining on every snapshot; the default refits in bridged mode only, and these shops
+  are direct);
+- the LightGBM work inside that fit (dataset binning and every training), so the rest of the
+  fit (validation, features, LTV fits, blend, calibration) can be told apart from LightGBM
+  itself;
 - the feature work alone (the stacked training table, rebuilt once more outside the fit);
-- a bare ``lightgbm.train`` on the refit's own matrix, labels and base margin, with the same
-  parameters and number of rounds (the reference: what LightGBM alone costs);
+- a bare ``lightgbm.train`` on the fit's own matrix, labels and base margin, with the same
+  parameters and the same early stopping on the same validation rows (the reference: what
+  LightGBM alone costs for this model);
 - scoring: ``predict_proba`` at the cutoff (features, BG/NBD at the cutoff, booster,
   calibration), as customers per second, and the booster's own prediction alone.
 
@@ -99,18 +102,29 @@ def run(n_customers: int, with_events: bool) -> dict[str, float]:
     table, margin, y, _ = model._training_table(tx, events, schedule, first_event)
     features_s = time.perf_counter() - start
 
-    params, rounds = model.booster_.params, model.best_iteration_
+    params, rounds, patience = model._check_settings()[2:]
+    is_valid = np.asarray(table.index.get_level_values("cutoff") == cutoffs[-1])
+    X, target = table[model.feature_names_], y.astype(np.float64)
     start, cpu = time.perf_counter(), time.process_time()
-    data = lgb.Dataset(table[model.feature_names_], y.astype(np.float64), init_score=margin)
-    lgb.train(params, data, num_boost_round=rounds)
+    # Binned once on every row, as the fit does (bins do not depend on which rows train).
+    data = lgb.Dataset(X, target, init_score=margin, params=params).construct()
+    train, valid = data.subset(np.flatnonzero(~is_valid)), data.subset(np.flatnonzero(is_valid))
+    bare = lgb.train(
+        {**params, "metric": "binary_logloss"},
+        train,
+        num_boost_round=rounds,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+    )
     bare_s, bare_cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert bare.best_iteration == model.best_iteration_, "the reference must train alike"
 
     start = time.perf_counter()
     scores = model.predict_proba(tx, events, at=CUTOFF)
     score_s = time.perf_counter() - start
-    X, _ = model.features(tx, events, at=CUTOFF)
+    scoring, _ = model.features(tx, events, at=CUTOFF)
     start = time.perf_counter()
-    model.booster_.predict(X[model.feature_names_], raw_score=True)
+    model.booster_.predict(scoring[model.feature_names_], raw_score=True)
     booster_s = time.perf_counter() - start
     return {
         "customers": n_customers,
@@ -118,7 +132,8 @@ def run(n_customers: int, with_events: bool) -> dict[str, float]:
         "events": len(sim.events),
         "rows": len(table),
         "features": len(model.feature_names_),
-        "rounds": rounds,
+        "rounds": model.best_iteration_,
+        "refitted": model.refitted_,
         "fit_s": fit_s,
         "fit_lgb_s": fit_lgb_s,
         "fit_cpu": fit_cpu,

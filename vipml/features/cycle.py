@@ -290,11 +290,17 @@ def cycle_frame(
     window: dt.timedelta,
     freq: Freq,
     returns: ReturnsPolicy,
+    periods: Any = None,
 ) -> Any:
-    """Lazy purchase-cycle features of a prepared log at a cutoff (see the public builder)."""
+    """Lazy purchase-cycle features of a prepared log at a cutoff (see the public builder).
+
+    ``periods``: the log's :func:`purchase_periods` at ``cutoff_end`` when the caller has
+    them already (one plan node, computed once by engines that share subplans).
+    """
     scale = days_per_period(freq)
     cutoff_period = period_of(cutoff_end, freq)
-    periods = purchase_periods(log, cutoff_end, freq, returns)
+    if periods is None:
+        periods = purchase_periods(log, cutoff_end, freq, returns)
     # Gaps between consecutive purchase periods, in periods: integers, summed exactly.
     step = nw.col("period") - nw.col("period").shift(1).over("customer_id", order_by="period")
     gaps = (

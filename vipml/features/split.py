@@ -351,7 +351,9 @@ def _snapshot(
 ) -> Any:
     periods = purchase_periods(log, cutoff_end, freq, returns)
     table = summarise_periods(periods, period_of(cutoff_end, freq), scale).join(
-        cycle_frame(log, cutoff_end, window, freq, returns), on="customer_id", how="left"
+        cycle_frame(log, cutoff_end, window, freq, returns, periods=periods),
+        on="customer_id",
+        how="left",
     )
     names: list[str] = []
     if events is not None and layout is not None:
@@ -519,11 +521,10 @@ def training_snapshots(
 def _snapshots_to_native(result: Any, kind: str) -> Any:
     if kind not in ("pandas", "pyarrow", "polars", "parquet"):
         return to_native_result(result, kind, index=None)
-    eager = result.collect(backend="polars" if kind == "polars" else "pandas").sort(
-        "cutoff", "customer_id"
-    )
+    # Sorted by polars (multi-threaded) before any conversion: pandas sorts on one core.
+    eager = result.collect(backend="polars").sort("cutoff", "customer_id")
     if kind in ("pandas", "parquet"):
-        return eager.to_native().set_index(["cutoff", "customer_id"])
+        return eager.to_pandas().set_index(["cutoff", "customer_id"])
     if kind == "pyarrow":
         return eager.to_arrow()
     return eager.to_native()
