@@ -171,3 +171,19 @@ def test_no_pickle_load_rebuilds_only_from_json(fitted, tmp_path):
         again = bundle.load(folder, allow_pickle=False)
     assert again.summary_ == fitted.summary_
     assert again.feature_columns_ == fitted.feature_columns_
+
+
+def test_the_logs_may_use_their_own_column_names(fitted, scores, shop):
+    # [columns] maps every reader: the churn model's snapshots and labels, the features, the
+    # LTV fits and evaluate. Renamed logs give the very scores and metrics of standard ones.
+    names = {"customer_id": "user", "timestamp": "ordered_at", "amount": "revenue"}
+    tx = shop.transactions.rename(columns=names)
+    events = shop.events.rename(columns=names)
+    before = tx.copy()
+    config = {**CONFIG, "columns": {**names, "event_type": "event_type"}}
+    renamed = VipPipeline(config).fit(tx, events, cutoff=CUTOFF)
+    pd.testing.assert_frame_equal(renamed.score(tx, events, at=CUTOFF), scores)
+    assert renamed.evaluate(tx, events, at=CUTOFF) == fitted.evaluate(
+        shop.transactions, shop.events, at=CUTOFF
+    )
+    pd.testing.assert_frame_equal(tx, before)

@@ -310,6 +310,7 @@ class VipPipeline(VipmlEstimator):
             lgbm_params=dict(config.churn.lgbm_params) or None,
             calibration=config.churn.calibration,
             refit=config.churn.refit,
+            columns=config.columns,
             engagement=use_events,
             random_state=config.random_state,
         ).fit(transactions, events if use_events else None, cutoff=stamp)

@@ -114,6 +114,27 @@ def test_streamed_scores_equal_the_pipeline_at_the_same_moment(pipeline, shop, t
     assert len(reopened.store.alerts_since(0)) == len(stored)
 
 
+def test_bootstrap_reads_the_logs_with_the_pipelines_column_names(pipeline, shop):
+    renamed = {"customer_id": "user", "timestamp": "ordered_at"}
+    tx = shop.transactions.rename(columns=renamed)
+    ev = shop.events.rename(columns=renamed)
+    config = {**CONFIG, "columns": {"customer_id": "user", "timestamp": "ordered_at"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mapped = VipPipeline(config).fit(tx, ev, cutoff=CUTOFF)
+        standard, named = OnlineScorer(pipeline), OnlineScorer(mapped)
+        assert named.bootstrap(tx, ev, cutoff=CUTOFF) == standard.bootstrap(
+            shop.transactions, shop.events, cutoff=CUTOFF
+        )
+    keys = [key for key, _ in standard.store.items()]
+    assert keys == [key for key, _ in named.store.items()]
+    at = pd.Timestamp(CUTOFF)
+    pd.testing.assert_frame_equal(
+        named.score_states([named.state(k) for k in keys], at),
+        standard.score_states([standard.state(k) for k in keys], at),
+    )
+
+
 def test_alert_rules(pipeline):
     scorer = OnlineScorer(pipeline, rules=AlertRules(churn_threshold=0.6))
     at = pd.Timestamp("2025-04-01")

@@ -326,7 +326,7 @@ def holdout_predictions(
     model._check_fitted()
     stamp = model.cutoff_ if at is None else pd.Timestamp(at)
     horizon = parse_duration(model.horizon, "horizon")
-    labels = churn_labels(transactions, stamp, horizon)
+    labels = churn_labels(transactions, stamp, horizon, columns=model.columns)
     table, margin = model.features(transactions, events, at=stamp)
     trained = describe_duration(model.training_horizon_)
     mode = (
@@ -354,6 +354,7 @@ def holdout_predictions(
                 horizon=model.training_horizon_,
                 freq="D",
                 time_unit="W",
+                columns=model.columns,
             ),
             ["cutoff", "customer_id"],
         )

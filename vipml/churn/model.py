@@ -28,6 +28,7 @@ from vipml.base import VipmlEstimator
 from vipml.churn.calibration import IsotonicCalibrator, SigmoidCalibrator
 from vipml.churn.linear import LOG_RFM_COLUMNS, LogRFMRegression, blend_weight
 from vipml.churn.reasons import explain
+from vipml.data.columns import Columns
 from vipml.data.validate import as_timestamp, prepare_events, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
 from vipml.features.cycle import CYCLE_COLUMNS, parse_duration, purchase_cycle_features
@@ -338,6 +339,9 @@ class ChurnModel(VipmlEstimator):
     refit : {"auto", True, False}, default "auto"
         Retrain the booster and the regression on every snapshot after early stopping
         (step 6); ``"auto"`` refits in bridged mode only.
+    columns : Columns, optional
+        Names of the logs' columns (transactions and events alike), when they are not the
+        standard ``customer_id``, ``timestamp``, ``amount``, ...
     random_state : int, default 0
         LightGBM's ``seed``.
 
@@ -415,6 +419,7 @@ class ChurnModel(VipmlEstimator):
         engagement: bool = True,
         blend: bool = True,
         refit: Refit = "auto",
+        columns: Columns | None = None,
         random_state: int = 0,
     ) -> None:
         self.horizon = horizon
@@ -425,6 +430,7 @@ class ChurnModel(VipmlEstimator):
         self.engagement = engagement
         self.blend = blend
         self.refit = refit
+        self.columns = columns
         self.random_state = random_state
 
     # -- settings ---------------------------------------------------------------------------
@@ -483,7 +489,10 @@ class ChurnModel(VipmlEstimator):
             table = pd.DataFrame(index=index)
         else:
             table = to_pandas(
-                engagement_features(events, cutoff, windows=ENGAGEMENT_WINDOWS), ["customer_id"]
+                engagement_features(
+                    events, cutoff, windows=ENGAGEMENT_WINDOWS, columns=self.columns
+                ),
+                ["customer_id"],
             )
         return align_engagement(table, index, columns, f"by {cutoff.date()}")
 
@@ -570,7 +579,7 @@ class ChurnModel(VipmlEstimator):
     def _first_event(self, events: Any, transactions_tz: bool) -> dt.datetime | None:
         if not self.engagement or events is None:
             return None
-        log = prepare_events(events, check_duplicates=False)
+        log = prepare_events(events, self.columns, check_duplicates=False)
         if log.tz_aware != transactions_tz:
             raise DataValidationError(
                 "transactions and events disagree on time zones: one has tz-aware timestamps, "
@@ -605,6 +614,7 @@ class ChurnModel(VipmlEstimator):
                 time_unit="W",
                 window=CYCLE_WINDOW,
                 engagement_windows=ENGAGEMENT_WINDOWS,
+                columns=self.columns,
             ),
             ["cutoff", "customer_id"],
         )
@@ -671,15 +681,21 @@ class ChurnModel(VipmlEstimator):
                 "This ChurnModel was fitted with engagement features: pass the event log "
                 "(events=...) to score, or fit with engagement=False."
             )
-        rfm = to_pandas(rfm_summary(transactions, stamp, freq="D", time_unit="W"), ["customer_id"])
+        columns = self.columns
+        rfm = to_pandas(
+            rfm_summary(transactions, stamp, freq="D", time_unit="W", columns=columns),
+            ["customer_id"],
+        )
         cycle = to_pandas(
-            purchase_cycle_features(transactions, stamp, window=CYCLE_WINDOW, freq="D"),
+            purchase_cycle_features(
+                transactions, stamp, window=CYCLE_WINDOW, freq="D", columns=columns
+            ),
             ["customer_id"],
         )
         base = rfm.join(cycle)[[*RFM_COLUMNS, *CYCLE_COLUMNS]]
         engaged = None
         if self.engagement_columns_:
-            first_event = prepare_events(events, check_duplicates=False).first_timestamp
+            first_event = prepare_events(events, columns, check_duplicates=False).first_timestamp
             engaged = self._engagement(
                 events, stamp, base.index, first_event, self.engagement_columns_
             )
@@ -752,7 +768,7 @@ class ChurnModel(VipmlEstimator):
         """
         horizon, step, params, rounds, patience = self._check_settings()
         stamp = as_timestamp(cutoff, "cutoff")
-        log = prepare_transactions(transactions, check_duplicates=False)
+        log = prepare_transactions(transactions, self.columns, check_duplicates=False)
         last = pd.Timestamp(log.last_timestamp).normalize()
         if stamp.normalize() > last:
             raise DataValidationError(

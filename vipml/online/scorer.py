@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vipml.data.columns import Columns
 from vipml.errors import DataValidationError
 from vipml.features.engagement import EngagementLayout, parse_windows
 from vipml.features.online import (
@@ -239,13 +240,42 @@ class OnlineScorer:
             return pd.DataFrame(index=table.index)
         return self.pipeline.score_features(table)
 
-    def bootstrap(self, transactions: Any, events: Any = None, *, cutoff: Any) -> int:
+    def bootstrap(
+        self,
+        transactions: Any,
+        events: Any = None,
+        *,
+        cutoff: Any,
+        columns: Columns | None = None,
+    ) -> int:
         """Load every customer's state from the logs up to ``cutoff``; return how many.
 
         Their scores at the cutoff become the baseline later alerts compare with (no alerts
         are raised for the bootstrap itself).
+
+        Parameters
+        ----------
+        transactions, events : DataFrame-like
+            The logs the pipeline was trained on, or their continuation.
+        cutoff : str, date or datetime
+            Rows at or before it are applied (a date includes its whole day).
+        columns : Columns, optional
+            Names of the logs' columns; default: the pipeline's configured ``[columns]``,
+            as in :meth:`VipPipeline.fit <vipml.VipPipeline.fit>`. (Rows streamed through
+            :meth:`update` always use the standard names.)
+
+        Returns
+        -------
+        int
+            Customers loaded.
         """
-        states = states_from_logs(transactions, events, cutoff=cutoff, config=self.config)
+        states = states_from_logs(
+            transactions,
+            events,
+            cutoff=cutoff,
+            config=self.config,
+            columns=self.pipeline.config_.columns if columns is None else columns,
+        )
         scores = self.score_states(list(states.values()), cutoff)
         payload = {}
         for key, state in states.items():
