@@ -899,13 +899,7 @@ def create_app(
         if since.isdigit():
             stored = store.alerts_since(int(since), limit=limit)
         else:
-            moment = _moment(since, service.clock)
-            stored = [
-                a
-                for a in store.alerts_since(0)
-                if pd.Timestamp(a.alert.get("timestamp", a.alert.get("at", "1970-01-01")))
-                >= pd.Timestamp(moment)
-            ][:limit]
+            stored = store.alerts_at_or_after(_moment(since, service.clock), limit=limit)
         alerts = [{"id": a.id, **a.alert} for a in stored]
         return {"alerts": _jsonable(alerts), "last_id": alerts[-1]["id"] if alerts else None}
 

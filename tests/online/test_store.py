@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from vipml.features.online import CustomerState
-from vipml.online.store import SQLiteStore, StateStore, StoredAlert
+from vipml.online.store import (
+    ALERTS_AT_OR_AFTER,
+    MemoryStore,
+    SQLiteStore,
+    StateStore,
+    StoredAlert,
+)
 
 
 def test_round_trip_and_reopen(tmp_path):
@@ -141,3 +147,52 @@ def test_a_reader_sees_each_put_whole_while_a_writer_writes(tmp_path):
             assert set(reader.get_many(keys).values()) == {b"299"}
             assert len(reader.alerts_since(0)) == 299
             assert json.loads(json.dumps(reader.alerts_since(298)[0].alert)) == {"v": 299}
+
+
+def _alerts_at(times):
+    return [
+        {"customer_id": f"C{i}", "kind": "churn_risk_high", "at": t} for i, t in enumerate(times)
+    ]
+
+
+TIMES = [
+    "2025-07-01T10:00:00",
+    "2025-06-30T23:00:00",  # a late row's alert: written later, timed earlier
+    "2025-07-02T08:00:00+02:00",  # 06:00 UTC
+    "2025-07-01T09:59:59.999999",
+]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_alerts_at_or_after_a_moment_by_id(kind, tmp_path):
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "s.db")
+    ids = store.put({}, _alerts_at(TIMES))
+    found = store.alerts_at_or_after("2025-07-01T10:00")
+    assert [a.id for a in found] == [ids[0], ids[2]]
+    assert [a.id for a in store.alerts_at_or_after("2025-07-01T12:00+02:00")] == [ids[0], ids[2]]
+    assert [a.id for a in store.alerts_at_or_after("2025-06-01", limit=2)] == ids[:2]
+    assert store.alerts_at_or_after("2025-08-01") == []
+    with pytest.raises(ValueError, match="not a time"):
+        store.alerts_at_or_after("soon")
+    with pytest.raises(ValueError, match="limit"):
+        store.alerts_at_or_after("2025-06-01", limit=0)
+
+
+def test_alert_times_are_indexed_and_added_to_older_files(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)  # the layout before alert times had a column
+    old.execute("CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, alert TEXT NOT NULL)")
+    old.executemany(
+        "INSERT INTO alerts (alert) VALUES (?)", [(json.dumps(a),) for a in _alerts_at(TIMES)]
+    )
+    old.commit()
+    old.close()
+    store = SQLiteStore(path)
+    assert [a.id for a in store.alerts_at_or_after("2025-07-01T10:00")] == [1, 3]
+    store.put({}, _alerts_at(["2025-07-03T00:00:00"]))
+    assert [a.id for a in store.alerts_at_or_after("2025-07-02")] == [3, 5]
+    # The query reads the time index, not every alert.
+    plan = store._conn.execute("EXPLAIN QUERY PLAN " + ALERTS_AT_OR_AFTER, (0, 10)).fetchall()
+    assert any("USING INDEX alerts_at (at_us>?)" in step[-1] for step in plan), plan
