@@ -32,7 +32,7 @@ import pandas as pd
 
 from vipml.bundle import library_versions
 from vipml.churn.metrics import classification_metrics
-from vipml.data.validate import prepare_transactions
+from vipml.data.validate import as_timestamp, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
 from vipml.features.cycle import parse_duration
 from vipml.features.split import calibration_holdout, labels_after
@@ -217,20 +217,6 @@ def _pandas(native: Any) -> pd.DataFrame:
         frame = frame.collect()
     table = frame.to_pandas()
     return table.set_index("customer_id") if "customer_id" in table.columns else table
-
-
-def _stamp(value: Any, name: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(
-            f"{name}={value!r} is not a date; pass e.g. '2025-06-30'."
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '2025-06-30'.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp
 
 
 # -- the report's parts ----------------------------------------------------------------------
@@ -492,7 +478,7 @@ def _build(
     config = pipeline.config_
     columns = config.columns
     cutoff = pipeline.cutoff_
-    stamp = cutoff if at is None else _stamp(at, "at")
+    stamp = cutoff if at is None else as_timestamp(at, "at")
     span = parse_duration(config.churn.horizon if horizon is None else horizon, "horizon")
     end = stamp + span
     # churn probabilities are about the churn horizon: churn labels always use it

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
+
+from vipml.data.validate import as_timestamp
+from vipml.errors import DataValidationError
 
 __all__ = ["MemoryStore", "SQLiteStore", "StateStore", "StoredAlert"]
 
@@ -83,13 +85,9 @@ def alert_time(value: Any) -> int | None:
     (1751371200000000, 1751371200000000)
     """
     try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
+        stamp = as_timestamp(value, "at")
+    except DataValidationError:
         return None
-    if stamp is pd.NaT:
-        return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
     return int(stamp.as_unit("ns").value // 1000)
 
 
