@@ -209,16 +209,22 @@ def as_timestamp(value: Any, name: str) -> pd.Timestamp:
     """
     if value is None:
         raise DataValidationError(f"{name} is required: pass a date such as '2025-06-30'.")
+    stamp = _parse_time(value, name, "2025-06-30")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp
+
+
+def _parse_time(value: Any, name: str, example: str) -> pd.Timestamp:
+    """``pd.Timestamp(value)``, refusing what is not a time and NaT with a clear error."""
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
         raise DataValidationError(
-            f"{name}={value!r} is not a date; pass e.g. '2025-06-30'."
+            f"{name}={value!r} is not a date or timestamp; pass e.g. '{example}'."
         ) from exc
     if stamp is pd.NaT:
-        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '2025-06-30'.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
+        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '{example}'.")
     return stamp
 
 
@@ -250,14 +256,7 @@ def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.dat
     """
     if cutoff is None:
         raise DataValidationError(f"{name} is required: pass the date features are computed at.")
-    try:
-        stamp = pd.Timestamp(cutoff)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(
-            f"{name}={cutoff!r} is not a date or timestamp; pass e.g. '1997-09-30'."
-        ) from exc
-    if stamp is pd.NaT:
-        raise DataValidationError(f"{name} is missing (NaT); pass a date such as '1997-09-30'.")
+    stamp = _parse_time(cutoff, name, "1997-09-30")
     if stamp.tzinfo is not None:
         if not tz_aware:
             raise DataValidationError(
