@@ -32,6 +32,7 @@ import pandas as pd
 
 from vipml.bundle import library_versions
 from vipml.churn.metrics import classification_metrics
+from vipml.churn.model import to_pandas
 from vipml.data.validate import as_timestamp, prepare_transactions
 from vipml.errors import DataValidationError, ModelAssumptionWarning
 from vipml.features.cycle import parse_duration
@@ -209,14 +210,6 @@ def _duration_text(span: dt.timedelta) -> str:
     if span % _WEEK == dt.timedelta(0):
         return f"{span // _WEEK} weeks"
     return f"{span / dt.timedelta(days=1):g} days"
-
-
-def _pandas(native: Any) -> pd.DataFrame:
-    frame = nw.from_native(native)
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    table = frame.to_pandas()
-    return table.set_index("customer_id") if "customer_id" in table.columns else table
 
 
 # -- the report's parts ----------------------------------------------------------------------
@@ -496,11 +489,13 @@ def _build(
 
     features = pipeline.build_features(transactions, events, at=stamp)
     scores = pipeline.score_features(features)
-    revenue = _pandas(labels_after(transactions, stamp, span, columns=columns))
+    revenue = to_pandas(labels_after(transactions, stamp, span, columns=columns), ["customer_id"])
     churn_labels = (
         revenue
         if churn_span == span
-        else _pandas(labels_after(transactions, stamp, churn_span, columns=columns))
+        else to_pandas(
+            labels_after(transactions, stamp, churn_span, columns=columns), ["customer_id"]
+        )
     )
     after = pd.DataFrame(
         {"spend_next": revenue["spend_next"], "churned": churn_labels["churned"]}
@@ -603,12 +598,13 @@ def _build(
     )
 
     # lifetime value
-    frame = _pandas(
+    frame = to_pandas(
         _quiet(
             lambda: calibration_holdout(
                 transactions, stamp, end, freq="D", time_unit="W", columns=columns
             )
-        )
+        ),
+        ["customer_id"],
     )
     buckets = holdout_table(purchase_model, frame)
     ltv_plot = _figure(lambda ax: plot_calibration_holdout(purchase_model, frame, ax))
