@@ -96,6 +96,15 @@ def _check_limit(limit: int | None) -> None:
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}.")
 
 
+def _start_time(moment: Any, limit: int | None) -> int:
+    """``moment`` as :func:`alert_time` gives it, refusing a bad moment or ``limit``."""
+    _check_limit(limit)
+    start = alert_time(moment)
+    if start is None:
+        raise ValueError(f"moment={moment!r} is not a time.")
+    return start
+
+
 def _key(customer_id: Any) -> str | int:
     if isinstance(customer_id, np.generic):
         customer_id = customer_id.item()
@@ -164,14 +173,12 @@ class MemoryStore:
 
     def alerts_at_or_after(self, moment: Any, limit: int | None = None) -> list[StoredAlert]:
         """Alerts whose ``at`` is at or after ``moment``, by id (at most ``limit``)."""
-        _check_limit(limit)
-        start = alert_time(moment)
-        if start is None:
-            raise ValueError(f"moment={moment!r} is not a time.")
+        start = _start_time(moment, limit)
         with self._lock:
-            times = [alert_time(a.alert.get("at")) for a in self._alerts]
             found = [
-                a for a, t in zip(self._alerts, times, strict=True) if t is not None and t >= start
+                a
+                for a in self._alerts
+                if (at := alert_time(a.alert.get("at"))) is not None and at >= start
             ]
         return found if limit is None else found[:limit]
 
@@ -392,10 +399,7 @@ class SQLiteStore:
 
         An index on the alerts' times finds them without reading older alerts.
         """
-        _check_limit(limit)
-        start = alert_time(moment)
-        if start is None:
-            raise ValueError(f"moment={moment!r} is not a time.")
+        start = _start_time(moment, limit)
         with self._lock:
             rows = self._conn.execute(
                 ALERTS_AT_OR_AFTER, (start, -1 if limit is None else int(limit))
