@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 # LightGBM's and scikit-learn's OpenMP threads spin while they wait by default; on a shared
 # machine (CI runners, several test processes) that starves the other threads: a CDNOW churn
@@ -17,16 +16,6 @@ from hypothesis import settings
 # new ones each time.
 settings.register_profile("ci", derandomize=True, database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The team's public data folder, which CI places beside the repository."""
-    if not SHARED_DATA.is_dir():
-        raise FileNotFoundError(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
 
 
 @pytest.fixture

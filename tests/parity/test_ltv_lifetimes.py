@@ -28,8 +28,8 @@ PREDICTION_RTOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def cdnow(shared_data: Path) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "cdnow_customers_summary_with_transactions.csv")
+def cdnow(parity_data: Path) -> pd.DataFrame:
+    raw = pd.read_csv(parity_data / "cdnow_customers_summary_with_transactions.csv")
     return pd.DataFrame(
         {
             "frequency": raw["x"].astype(float).to_numpy(),

@@ -34,8 +34,8 @@ def _assert_printed(params: dict[str, float], published: dict[str, tuple[float, 
 
 
 @pytest.fixture(scope="module")
-def csv_summary(shared_data: Path) -> pd.DataFrame:
-    raw = pd.read_csv(shared_data / "cdnow_customers_summary_with_transactions.csv")
+def csv_summary(parity_data: Path) -> pd.DataFrame:
+    raw = pd.read_csv(parity_data / "cdnow_customers_summary_with_transactions.csv")
     return pd.DataFrame(
         {
             "frequency": raw["x"].astype(float).to_numpy(),
@@ -48,10 +48,10 @@ def csv_summary(shared_data: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def exact_summary(shared_data: Path) -> pd.DataFrame:
+def exact_summary(cdnow_sample_file: Path) -> pd.DataFrame:
     """The lifetimes summary (daily periods, weeks = days / 7) built from the raw purchases."""
     tx = pd.read_csv(
-        shared_data / "CDNOW_sample.txt",
+        cdnow_sample_file,
         sep=r"\s+",
         header=None,
         names=["master_id", "customer_id", "date", "cds", "amount"],

@@ -9,18 +9,18 @@ from vipml.features import rfm_summary
 
 
 @pytest.fixture(scope="module")
-def published(shared_data):
+def published(parity_data, cdnow_sample_file):
     """The published summaries, keyed by master customer id (the sample file maps the ids)."""
     raw = pd.read_csv(
-        shared_data / "CDNOW_sample.txt",
+        cdnow_sample_file,
         sep=r"\s+",
         header=None,
         usecols=[0, 1],
         names=["master", "sample"],
     ).drop_duplicates()
     master_of = dict(zip(raw["sample"], raw["master"], strict=True))
-    summary = pd.read_csv(shared_data / "cdnow_customers_summary.csv")
-    spend = pd.read_csv(shared_data / "cdnow_customers_summary_with_transactions.csv")
+    summary = pd.read_csv(parity_data / "cdnow_customers_summary.csv")
+    spend = pd.read_csv(parity_data / "cdnow_customers_summary_with_transactions.csv")
     table = summary.merge(spend[["ID", "zbar"]], on="ID")
     table["customer_id"] = table["ID"].map(master_of)
     return table.set_index("customer_id").sort_index()
