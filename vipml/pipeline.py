@@ -76,6 +76,10 @@ SCORE_COLUMNS = (
     "rfm_segment",
     "segment",
     "vip_tier",
+    # the customer's purchase rhythm, for contact timing (vipml.actions)
+    "days_since_last_purchase",
+    "gap_median_days",
+    "overdue_ratio",
 )
 
 
@@ -489,6 +493,8 @@ class VipPipeline(VipmlEstimator):
         scores["vip_tier"] = pd.Series(
             self._tiers(values["clv"].to_numpy()), index=table.index
         ).astype(str)
+        rhythm = ["days_since_last_purchase", "gap_median_days", "overdue_ratio"]
+        scores = scores.join(table[rhythm])
         reasons = [c for c in churn.columns if c.startswith("reason_")]
         scores = scores.join(churn[reasons])
         text = ["RFM", "rfm_segment", "segment", "vip_tier", *reasons]
