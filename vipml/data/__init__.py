@@ -2,6 +2,13 @@
 
 from vipml.data.columns import Columns
 from vipml.data.datasets import load_cdnow
-from vipml.data.synthetic import Simulation, simulate
+from vipml.data.synthetic import CampaignSimulation, Simulation, simulate, simulate_campaign
 
-__all__ = ["Columns", "Simulation", "load_cdnow", "simulate"]
+__all__ = [
+    "CampaignSimulation",
+    "Columns",
+    "Simulation",
+    "load_cdnow",
+    "simulate",
+    "simulate_campaign",
+]
