@@ -41,7 +41,13 @@ def test_effect_recovers_the_true_average_effect_within_its_interval():
     for seed in range(RUNS):
         plan, campaign = random_campaign(seed)
         effect = campaign_effect(
-            plan, campaign.transactions, window="8W", start=CUTOFF, by=(), n_boot=400, random_state=seed
+            plan,
+            campaign.transactions,
+            window="8W",
+            start=CUTOFF,
+            by=(),
+            n_boot=400,
+            random_state=seed,
         )
         labels = labels_after(campaign.transactions, CUTOFF, "8W").reindex(plan.index)
         outcome = {
@@ -66,7 +72,12 @@ def test_groups_roi_and_refusals(shop, scores, pipeline):
     campaign = simulate_campaign(shop, plan.treated.index, CUTOFF, "8W", random_state=1)
     effect = campaign_effect(plan, campaign.transactions, window="8W", pipeline=pipeline)
     assert list(effect.columns) == list(EFFECT_COLUMNS)
-    assert set(effect.index.get_level_values("dimension")) == {"all", "action", "segment", "vip_tier"}
+    assert set(effect.index.get_level_values("dimension")) == {
+        "all",
+        "action",
+        "segment",
+        "vip_tier",
+    }
     assert set(effect.index.get_level_values("metric")) == {
         "purchase_rate",
         "revenue",
@@ -74,11 +85,15 @@ def test_groups_roi_and_refusals(shop, scores, pipeline):
         "clv",
     }
     overall = effect.loc[("all", "all")]
-    assert overall.loc["purchase_rate", "effect"] == pytest.approx(-overall.loc["churn_rate", "effect"])
+    assert overall.loc["purchase_rate", "effect"] == pytest.approx(
+        -overall.loc["churn_rate", "effect"]
+    )
     revenue = overall.loc["revenue"]
     assert revenue["cost"] == pytest.approx(plan.summary["spent"])
     assert revenue["incremental"] == pytest.approx(revenue["effect"] * revenue["n_treated"])
-    assert revenue["roi"] == pytest.approx((revenue["incremental"] - revenue["cost"]) / revenue["cost"])
+    assert revenue["roi"] == pytest.approx(
+        (revenue["incremental"] - revenue["cost"]) / revenue["cost"]
+    )
     assert revenue["roi_low"] <= revenue["roi"] <= revenue["roi_high"]
     assert overall["reliable"].all()
     # small groups are flagged, without figures
@@ -114,4 +129,6 @@ def test_bad_inputs_are_refused(shop, scores, pipeline):
     with pytest.raises(DataValidationError, match="group"):
         campaign_effect(bad, shop.transactions, window="8W", start=CUTOFF)
     with pytest.raises(DataValidationError, match="lacks"):
-        campaign_effect(plan.table.drop(columns="cost"), shop.transactions, window="8W", start=CUTOFF)
+        campaign_effect(
+            plan.table.drop(columns="cost"), shop.transactions, window="8W", start=CUTOFF
+        )

@@ -35,7 +35,9 @@ def actions_table(cost, expected, action=None) -> pd.DataFrame:
     net = expected - cost
     table = pd.DataFrame(
         {
-            "action": np.where(net > 0, action if action is not None else "retention_offer", NO_CONTACT),
+            "action": np.where(
+                net > 0, action if action is not None else "retention_offer", NO_CONTACT
+            ),
             "cost": cost,
             "value_at_stake": expected * 10,
             "expected_value": expected,

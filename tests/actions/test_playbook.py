@@ -118,9 +118,10 @@ def test_playbook_overrides_change_the_choice():
     assert nba["action"].tolist() == [NO_CONTACT] * 2
     assert nba["reason"].str.endswith("no rule applies").all()
     # the costs= argument is the same override
-    assert next_best_action(scores, tiers=TIERS, costs={"retention_offer": 100.0})[
-        "action"
-    ].tolist() == ["reactivation"] * 2
+    assert (
+        next_best_action(scores, tiers=TIERS, costs={"retention_offer": 100.0})["action"].tolist()
+        == ["reactivation"] * 2
+    )
 
 
 def test_a_rule_added_first_wins_ties_and_matching_columns_narrow_it():
