@@ -45,9 +45,9 @@ def frame(**columns):
 def test_reason_driver_reads_every_wording_the_churn_reasons_write():
     # one row whose features give each driver a text; each driver pushed first in turn
     names = sorted({*DRIVERS, "n_events_30d", "n_events_90d"})
-    row = {n: 3.0 for n in names} | {"T": 20.0, "frequency": 2.0, "value_trend": -0.3}
+    row = dict.fromkeys(names, 3.0) | {"T": 20.0, "frequency": 2.0, "value_trend": -0.3}
     features = pd.DataFrame([row] * 2, index=pd.Index(["a", "b"], name="customer_id"))
-    drivers = sorted({d for d in (DRIVERS[n] if n in DRIVERS else "engagement" for n in names)})
+    drivers = sorted({DRIVERS.get(n, "engagement") for n in names})
     for driver in drivers:
         contributions = np.array(
             [[1.0 if (DRIVERS.get(n, "engagement") == driver) else -1.0 for n in names]] * 2
