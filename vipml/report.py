@@ -45,7 +45,7 @@ from vipml.segments.migration import migration_matrix
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "campaign_report", "write_report"]
 
 _WEEK = dt.timedelta(weeks=1)
 _PLOT_HINT = 'pip install "vipml[plot]"'
@@ -372,6 +372,8 @@ def build_report(
     horizon: Any = None,
     title: str = "vipml report",
     generated_at: str | None = None,
+    plan: Any = None,
+    effect: pd.DataFrame | None = None,
 ) -> str:
     """A self-contained HTML report of a fitted pipeline evaluated on a time holdout.
 
@@ -403,6 +405,10 @@ def build_report(
     generated_at : str, optional
         Shown in the header when given; no clock is read otherwise, so the same inputs give
         the same bytes.
+    plan : CampaignPlan, optional
+        A campaign plan (:func:`vipml.actions.plan_campaign`): adds its section.
+    effect : pandas.DataFrame, optional
+        Its measured effect (:func:`vipml.actions.campaign_effect`): adds its section.
 
     Returns
     -------
@@ -446,6 +452,8 @@ def build_report(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         page = _build(pipeline, transactions, events, at, horizon, title, generated_at)
+    if plan is not None or effect is not None:
+        page = page.replace("</main>", "".join(_campaign_parts(plan, effect)) + "</main>", 1)
     seen: set[tuple[type[Warning], str]] = set()
     for record in caught:
         key = (record.category, str(record.message))
@@ -876,6 +884,173 @@ def _build(
     parts.append(_section("reasons", "Churn reasons", *reason_parts))
 
     body = "".join(parts)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>\n"
+    )
+
+
+# -- campaigns (vipml.actions) ----------------------------------------------------------------
+
+_PLAN_SHOWN = 25
+
+
+def _campaign_parts(plan: Any, effect: pd.DataFrame | None) -> list[str]:
+    """The campaign plan and effect sections."""
+    parts = []
+    if plan is not None:
+        table = plan.table
+        summary = dict(plan.summary)
+        facts = [
+            (k.replace("_", " "), _number(summary[k], "money" if k in _MONEY else "g"))
+            for k in (
+                "budget",
+                "spent",
+                "n_treated",
+                "n_holdout",
+                "holdout",
+                "expected_value",
+                "expected_net_value",
+                "greedy_value",
+                "upper_bound",
+                "scored_at",
+                "window_days",
+            )
+            if summary.get(k) is not None
+        ]
+        facts += [
+            (f"withheld: {k}", _number(v, "int")) for k, v in summary.get("withheld", {}).items()
+        ]
+        grouped = table.groupby(["action", "group"], observed=True)
+        by_action = pd.DataFrame(
+            {
+                "customers": grouped.size(),
+                "cost": grouped["cost"].sum(),
+                "expected_value": grouped["expected_value"].sum(),
+                "mean_net_value": grouped["net_value"].mean(),
+                "mean_days_to_contact": grouped["contact_after_days"].mean(),
+            }
+        )
+        by_action.index = [f"{a} ({g})" for a, g in by_action.index]
+        by_action.index.name = "action (group)"
+        first = table[table["group"] == "treated"].head(_PLAN_SHOWN)
+        contacts = first[["action", "reason", "timing"]].rename_axis("customer")
+        parts.append(
+            _section(
+                "plan",
+                "Campaign plan",
+                _p(
+                    "The contacts worth most per unit of cost, taken until the budget is spent "
+                    "(greedy; no plan of the same size can beat the upper bound), and a random "
+                    "holdout drawn within each action to measure the campaign."
+                ),
+                _facts(facts),
+                _table(
+                    by_action,
+                    {
+                        "cost": "money",
+                        "expected_value": "money",
+                        "mean_net_value": "money",
+                        "mean_days_to_contact": "float",
+                    },
+                ),
+                _p(f"The first {len(contacts)} contacts by priority:"),
+                _table(contacts),
+            )
+        )
+    if effect is not None:
+        shown = effect.reset_index()
+        interval = shown.apply(
+            lambda r: (
+                "–"
+                if not r["reliable"]
+                else f"{r['effect']:+.4g} [{r['effect_low']:+.4g}, {r['effect_high']:+.4g}]"
+            ),
+            axis=1,
+        )
+        roi = shown.apply(
+            lambda r: (
+                "–"
+                if not np.isfinite(r["roi"])
+                else f"{r['roi']:+.2f} [{r['roi_low']:+.2f}, {r['roi_high']:+.2f}]"
+            ),
+            axis=1,
+        )
+        view = pd.DataFrame(
+            {
+                "group": shown["dimension"] + ": " + shown["group"],
+                "metric": shown["metric"],
+                "treated": shown["n_treated"],
+                "holdout": shown["n_holdout"],
+                "effect per customer": interval,
+                "incremental": shown["incremental"],
+                "cost": shown["cost"],
+                "ROI": roi,
+                "note": shown["note"].fillna(""),
+            }
+        ).set_index("group")
+        parts.append(
+            _section(
+                "effect",
+                "Campaign effect",
+                _p(
+                    "Contacted against held-out customers over the response window: effect per "
+                    "contacted customer (treated minus holdout, weighted by action) with its "
+                    "bootstrap interval, the incremental total over the contacted customers and "
+                    "ROI = (incremental revenue − cost) / cost. Groups too small to measure "
+                    "show no figures."
+                ),
+                _table(
+                    view,
+                    {
+                        "effect per customer": "text",
+                        "ROI": "text",
+                        "incremental": "money",
+                        "cost": "money",
+                    },
+                ),
+            )
+        )
+    return parts
+
+
+_MONEY = {"budget", "spent", "expected_value", "expected_net_value", "greedy_value", "upper_bound"}
+
+
+def campaign_report(
+    plan: Any, effect: pd.DataFrame | None = None, *, title: str = "vipml campaign"
+) -> str:
+    """A self-contained HTML page of a campaign plan and, once measured, its effect.
+
+    Parameters
+    ----------
+    plan : CampaignPlan
+        :func:`vipml.actions.plan_campaign`'s result (or :func:`vipml.actions.read_plan`'s).
+    effect : pandas.DataFrame, optional
+        :func:`vipml.actions.campaign_effect`'s table.
+    title : str, default "vipml campaign"
+        Page title.
+
+    Returns
+    -------
+    str
+        The HTML page (no external resources, no plots).
+
+    Examples
+    --------
+    >>> from vipml.actions import plan_campaign
+    >>> scores = pd.DataFrame({"clv": [900.0, 50.0], "churn_probability": [0.7, 0.9],
+    ...     "vip_tier": ["Gold", "Standard"], "segment": "Loyal", "rfm_segment": "At risk",
+    ...     "days_since_last_purchase": [40.0, 90.0], "gap_median_days": [20.0, 30.0]},
+    ...     index=pd.Index(["a", "b"], name="customer_id"))
+    >>> page = campaign_report(plan_campaign(scores, 100.0, tiers={"VIP": 2000.0, "Gold": 500.0}))
+    >>> page.startswith("<!DOCTYPE html>"), "Campaign plan" in page
+    (True, True)
+    """
+    body = f"<h1>{html.escape(title)}</h1>" + "".join(_campaign_parts(plan, effect))
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

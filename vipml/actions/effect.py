@@ -105,6 +105,18 @@ def _start(table: pd.DataFrame, start: Any) -> pd.Timestamp:
     return pd.Timestamp(stamps[0])
 
 
+def _window(plan: Any, window: Any) -> Any:
+    if window is not None:
+        return parse_duration(window, "window")
+    days = plan.summary.get("window_days") if isinstance(plan, CampaignPlan) else None
+    if days is None:
+        raise DataValidationError(
+            "the response window is unknown: pass window=... (e.g. '8W'), or plan with "
+            "plan_campaign(..., window=...)."
+        )
+    return parse_duration(pd.Timedelta(days=float(days)), "window")
+
+
 def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_boot, metrics)`` means of resamples (with replacement) of the rows of ``values``."""
     n, m = values.shape
@@ -177,7 +189,7 @@ def campaign_effect(
     transactions: Any,
     events: Any = None,
     *,
-    window: Any,
+    window: Any = None,
     start: Any = None,
     by: Sequence[str] = ("action", "segment", "vip_tier"),
     pipeline: Any = None,
@@ -199,8 +211,9 @@ def campaign_effect(
         The transaction log covering ``(start, start + window]``.
     events : DataFrame-like, optional
         The event log, when ``pipeline`` was fitted with events.
-    window : str or timedelta
-        How long after the start responses count, with a unit (``"8W"``).
+    window : str or timedelta, optional
+        How long after the start responses count, with a unit (``"8W"``); default the
+        window the plan was made for (``plan_campaign(..., window=...)``).
     start : str, date or datetime, optional
         When the campaign started; default the plan's ``scored_at``.
     by : sequence of str, default ("action", "segment", "vip_tier")
@@ -263,7 +276,7 @@ def campaign_effect(
         raise DataValidationError(f"by must name plan columns, got {unknown}.")
     dims = [d for d in by if d in table.columns]
     stamp = _start(table, start)
-    span = parse_duration(window, "window")
+    span = _window(plan, window)
     labels = _labels(transactions, stamp, span, columns)
     missing = table.index.difference(labels.index)
     if len(missing):

@@ -22,6 +22,7 @@ sized so that the contacted customers alone never cost more than the budget.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from vipml.actions.playbook import NO_CONTACT, Playbook
 from vipml.actions.policy import ContactPolicy, withheld_reasons
 from vipml.data.validate import as_timestamp
 from vipml.errors import DataValidationError
+from vipml.features.cycle import parse_duration
 
 __all__ = ["PLAN_COLUMNS", "CampaignPlan", "plan_campaign", "read_plan"]
 
@@ -67,7 +69,7 @@ class CampaignPlan:
         asked for), ``expected_value`` and ``expected_net_value`` of the contacts,
         ``greedy_value`` and ``upper_bound`` (expected net value of the whole list, treated
         and holdout, and the bound no plan of that size can beat), ``by_action``,
-        ``withheld`` (counts by reason), ``random_state`` and ``scored_at``.
+        ``withheld`` (counts by reason), ``random_state``, ``scored_at`` and ``window_days`` (the response window, if given).
     """
 
     table: pd.DataFrame
@@ -236,6 +238,7 @@ def plan_campaign(
     uplift_kind: Literal["probability", "value"] = "probability",
     at: Any = None,
     holdout: float = 0.1,
+    window: Any = None,
     contact_policy: ContactPolicy | Callable[[pd.DataFrame], Any] | None = None,
     overdue_factor: float = 1.0,
     random_state: int = 0,
@@ -258,6 +261,9 @@ def plan_campaign(
         Share of the chosen customers of each action kept out of the campaign, in [0, 1):
         ``ceil(holdout × n)`` of the ``n`` customers chosen for an action. 0 plans a campaign
         that cannot be measured.
+    window : str or timedelta, optional
+        How long after ``at`` the campaign's responses will count (``"8W"``); kept in the
+        summary, where :func:`~vipml.actions.campaign_effect` finds it.
     contact_policy : callable, optional
         A :class:`~vipml.actions.ContactPolicy`, applied before the choice: withheld
         customers take neither budget nor a place in the holdout, and are reported.
@@ -290,6 +296,7 @@ def plan_campaign(
     {'upgrade_offer': 9, 'retention_offer': 5, 'vip_experience': 1}
     """
     money = _positive_number(budget, "budget")
+    span = None if window is None else parse_duration(window, "window")
     if isinstance(holdout, bool) or not isinstance(holdout, int | float | np.number):
         raise DataValidationError(f"holdout must be a share in [0, 1), got {holdout!r}.")
     share = float(holdout)
@@ -375,6 +382,7 @@ def plan_campaign(
         "withheld": {str(k): int(v) for k, v in withheld["reason"].value_counts().items()},
         "random_state": int(random_state),
         "scored_at": None if at is None else stamp.isoformat(),
+        "window_days": None if span is None else span / dt.timedelta(days=1),
     }
     return CampaignPlan(table=listed, withheld=withheld, summary=summary)
 

@@ -414,4 +414,6 @@ from vipml.cli.serve import serve  # noqa: E402  (registers `vipml serve` on app
 
 app.command()(guarded(serve))
 
+from vipml.cli import actions as _actions  # noqa: E402, F401  (registers `vipml plan` and `vipml measure`)
+
 __all__ = ["ExitCode", "app"]
