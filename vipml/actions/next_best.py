@@ -19,7 +19,7 @@ from vipml.actions.playbook import (
     risk_band,
 )
 from vipml.actions.policy import ContactPolicy, withheld_reasons
-from vipml.actions.timing import contact_timing
+from vipml.actions.timing import _join, _text, contact_timing
 from vipml.errors import DataValidationError, DataWarning
 
 __all__ = ["NBA_COLUMNS", "next_best_action", "tier_thresholds"]
@@ -46,17 +46,6 @@ NBA_COLUMNS: tuple[str, ...] = (
     "churn_probability",
 )
 _CARRIED = ("segment", "rfm_segment", "vip_tier")
-
-
-def _text(fmt: str, values: npt.ArrayLike) -> npt.NDArray[np.str_]:
-    return np.char.mod(fmt, np.asarray(values, dtype=np.float64))
-
-
-def _join(*parts: Any) -> npt.NDArray[np.str_]:
-    out = np.asarray(parts[0], dtype=np.str_)
-    for part in parts[1:]:
-        out = np.char.add(out, np.asarray(part, dtype=np.str_))
-    return out
 
 
 def tier_thresholds(pipeline: Any) -> dict[str, float]:
@@ -123,7 +112,7 @@ def _upgrade_gap(scores: pd.DataFrame, thresholds: dict[str, float]) -> tuple[Fl
     return gap, name
 
 
-def _check_scores(scores: Any, book: Playbook, uplift: Any) -> pd.DataFrame:
+def _check_scores(scores: Any, book: Playbook) -> pd.DataFrame:
     if not isinstance(scores, pd.DataFrame):
         raise DataValidationError(
             f"scores must be a pandas DataFrame indexed by customer id (VipPipeline.score), "
@@ -297,7 +286,7 @@ def next_best_action(
         raise DataValidationError(
             f"uplift_kind must be 'probability' or 'value', got {uplift_kind!r}."
         )
-    _check_scores(scores, book, uplift)
+    _check_scores(scores, book)
     n = len(scores)
     index = scores.index
     clv = scores["clv"].to_numpy(dtype=np.float64)
@@ -431,10 +420,8 @@ def next_best_action(
 
 
 def _money(values: npt.ArrayLike) -> npt.NDArray[np.str_]:
-    """Amounts with two decimals and thousands separators, vectorised."""
-    text = pd.Series(np.char.mod("%.2f", np.asarray(values, dtype=np.float64)), dtype=object)
-    grouped = text.str.replace(r"(\d)(?=(\d{3})+\.)", r"\1,", regex=True)
-    return grouped.to_numpy(dtype=np.str_)
+    """Amounts with two decimals and thousands separators (text: one format per value)."""
+    return np.asarray([f"{v:,.2f}" for v in np.asarray(values, dtype=np.float64)], dtype=np.str_)
 
 
 def _withhold(table: pd.DataFrame, policy: Any) -> pd.DataFrame:

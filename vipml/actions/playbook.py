@@ -103,9 +103,18 @@ def reason_driver(reasons: Iterable[Any]) -> npt.NDArray[np.object_]:
     """
     series = pd.Series(list(reasons), dtype=object)
     out = np.full(len(series), "none", dtype=object)
-    present = series.notna().to_numpy() & (series.astype(str).str.len() > 0).to_numpy()
+    present = (series.notna() & (series.astype(str).str.len() > 0)).to_numpy()
     if not present.any():
         return out
+    texts = series[present].astype(str)
+    driver = np.full(len(texts), "other", dtype=object)
+    undecided = np.ones(len(texts), dtype=bool)
+    for name, pattern in _REASON_PATTERNS:  # loop over the drivers, vectorised over texts
+        hit = undecided & texts.str.match(pattern.pattern).to_numpy(dtype=bool)
+        driver[hit] = name
+        undecided &= ~hit
+    out[present] = driver
+    return out
     distinct = pd.unique(series[present].astype(str))
     lookup = {  # one pass per distinct wording, not per customer
         text: next((d for d, p in _REASON_PATTERNS if p.match(text)), "other") for text in distinct

@@ -31,6 +31,7 @@ TIMING_COLUMNS: tuple[str, ...] = ("contact_after_days", "contact_date", "timing
 
 
 def _text(fmt: str, values: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """``fmt % value`` for every value (a vectorised printf; also used by next_best)."""
     return np.char.mod(fmt, np.asarray(values, dtype=np.float64))
 
 
