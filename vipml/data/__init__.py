@@ -1,14 +1,27 @@
-"""Data contract, bundled data and the shop simulator."""
+"""Data contract, bundled data, the shop simulator and identity resolution."""
 
 from vipml.data.columns import Columns
 from vipml.data.datasets import load_cdnow
+from vipml.data.linking import FuzzyMatch, IdentityMap, link_identities, resolve
 from vipml.data.synthetic import CampaignSimulation, Simulation, simulate, simulate_campaign
+from vipml.data.synthetic_identities import (
+    channel_sentiment,
+    simulate_identities,
+    split_identities,
+)
 
 __all__ = [
     "CampaignSimulation",
     "Columns",
+    "FuzzyMatch",
+    "IdentityMap",
     "Simulation",
+    "channel_sentiment",
+    "link_identities",
     "load_cdnow",
+    "resolve",
     "simulate",
     "simulate_campaign",
+    "simulate_identities",
+    "split_identities",
 ]
