@@ -172,7 +172,7 @@ def test_several_rows_of_one_record_are_one_node():
     assert identities.mapping.values.tolist() == [["app", "8", "app:8"], ["web", "7", "app:8"]]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(0, 3))
 def test_customer_ids_do_not_depend_on_the_order_of_the_records(random, seed):
     people = simulate_identities(40, random_state=seed)
@@ -409,3 +409,27 @@ def test_rfm_of_the_split_shop_equals_the_shops_after_linking_and_resolve():
         rfm_summary(resolve(shop.transactions, identities), cutoff="2025-06-30"),
         rfm_summary(renamed, cutoff="2025-06-30"),
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["KR", "US", "GB", "DE", "JP"]),
+    st.sampled_from(["", "0", "+82", "0082", "+1", "+44", "08", "081", "0505", "01", "1"]),
+    st.text("0123456789", min_size=0, max_size=12),
+    st.sampled_from(["", " ", "-", "."]),
+)
+def test_the_vectorised_phone_path_agrees_with_phonenumbers(region, head, digits, sep):
+    import phonenumbers
+
+    raw = head + sep + digits
+    try:
+        number = phonenumbers.parse(raw, region)
+        expected = (
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(number)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        expected = None
+    got = normalise_phones([raw], region).iloc[0]
+    assert (None if pd.isna(got) else got) == expected

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import escape as re_escape
 from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
@@ -144,12 +145,15 @@ def normalise_phones(values: Any, region: str = "KR") -> pd.Series:
 def _phones(series: pl.Series, region: str) -> pl.Series:
     phonenumbers = _import_phonenumbers()
     # Formatting characters go first (vectorised), so numbers written differently share one
-    # parse; the remaining distinct strings are parsed once each.
+    # spelling; "00" is the international prefix.
     compact = series.str.replace_all(r"[\s\-\.\(\)/]", "").str.replace(r"^00", "+")
-    unique = compact.drop_nulls().unique(maintain_order=True)
+    fast = _phones_of_region(compact, region, phonenumbers)
+    # What the region's rules do not settle (foreign numbers, carrier codes, invalid strings)
+    # goes through phonenumbers itself, one parse per distinct string.
+    rest = compact.filter(fast.is_null() & compact.is_not_null()).unique(maintain_order=True)
     parsed: list[str | None] = []
     e164 = phonenumbers.PhoneNumberFormat.E164
-    for raw in unique.to_list():  # one parse per distinct number: phonenumbers is not vectorised
+    for raw in rest.to_list():  # one parse per distinct leftover: phonenumbers is not vectorised
         try:
             number = phonenumbers.parse(raw, region)
         except phonenumbers.NumberParseException:
@@ -161,11 +165,72 @@ def _phones(series: pl.Series, region: str) -> pl.Series:
             else None
         )
     lookup = pl.DataFrame(
-        {"v": unique, "e164": pl.Series(parsed, dtype=pl.String)},
+        {"v": rest, "e164": pl.Series(parsed, dtype=pl.String)},
         schema={"v": pl.String, "e164": pl.String},
     )
-    out = compact.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")
-    return out.get_column("e164").alias("v")
+    slow = compact.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")
+    return fast.fill_null(slow.get_column("e164")).alias("v")
+
+
+def _phones_of_region(compact: pl.Series, region: str, phonenumbers: Any) -> pl.Series:
+    """E.164 of the numbers valid in ``region``, vectorised with the region's own patterns.
+
+    A number is valid when its national significant number matches the region's general
+    pattern and one of its type patterns (with their possible lengths), as
+    ``phonenumbers.is_valid_number`` decides. Numbers whose national prefix could hide a
+    carrier code, and anything not valid here, are left null for the exact parser.
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+    empty = pl.Series("v", [None] * compact.len(), dtype=pl.String)
+    if metadata is None:
+        return empty
+    code = str(metadata.country_code)
+    prefix = metadata.national_prefix or ""
+    parsing = metadata.national_prefix_for_parsing or (re_escape(prefix) if prefix else None)
+    frame = compact.to_frame("v")
+    national = (
+        pl.when(pl.col("v").str.starts_with("+" + code))
+        .then(pl.col("v").str.slice(len(code) + 1))
+        .when(pl.lit(bool(prefix)) & pl.col("v").str.starts_with(prefix or "\x00"))
+        .then(pl.col("v").str.slice(len(prefix)))
+        .when(~pl.col("v").str.starts_with("+"))
+        .then(pl.col("v"))
+    )
+    frame = frame.with_columns(n=national)
+    safe = pl.col("n").str.contains(r"^[1-9]\d{1,16}$").fill_null(False)
+    if prefix and parsing:
+        # The prefix must be exactly the national prefix, not a longer carrier-code match.
+        stripped = pl.col("v").str.extract(f"^({parsing})", 1).str.len_chars()
+        national_form = ~pl.col("v").str.starts_with("+")
+        safe = safe & (~national_form | (stripped == len(prefix)).fill_null(False))
+    if metadata.leading_digits or metadata.national_prefix_transform_rule:
+        return empty  # regions whose numbers need rewriting: leave them to the parser
+    length = pl.col("n").str.len_chars()
+
+    def matches(desc: Any) -> pl.Expr:
+        if desc is None or desc.national_number_pattern is None:
+            return pl.lit(False)
+        test = pl.col("n").str.contains(f"^(?:{desc.national_number_pattern})$")
+        lengths = [n for n in desc.possible_length if n > 0]
+        if desc.possible_length:
+            test = length.is_in(lengths) & test
+        return test.fill_null(False)
+
+    types = [
+        metadata.premium_rate,
+        metadata.toll_free,
+        metadata.shared_cost,
+        metadata.voip,
+        metadata.personal_number,
+        metadata.pager,
+        metadata.uan,
+        metadata.voicemail,
+        metadata.fixed_line,
+        metadata.mobile,
+    ]
+    valid = safe & matches(metadata.general_desc) & pl.any_horizontal(*map(matches, types))
+    out = frame.select(pl.when(valid).then(pl.lit("+" + code) + pl.col("n")).alias("v"))
+    return out.to_series()
 
 
 def _normalise_exact(values: pl.Series) -> pl.Series:
@@ -543,8 +608,8 @@ def link_identities(
     if max_records_per_key is not None and max_records_per_key < 2:
         raise ValueError(f"max_records_per_key must be at least 2, got {max_records_per_key}.")
 
-    node_source, node_id, node = _nodes(frame)
-    n = node_source.size
+    distinct, node_source, node = _nodes(frame)
+    n = distinct.height
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     links: list[_KeyLinks] = []
@@ -556,8 +621,8 @@ def link_identities(
         codes = values.filter(values.is_not_null()).rank("dense").to_numpy().astype(np.int64) - 1
         key_nodes = node[present]
         # One edge per (record, identifier): several rows of a record count once.
-        pairs = np.unique(np.stack((codes, key_nodes)), axis=1)
-        codes, key_nodes = pairs[0], pairs[1]
+        pairs = np.unique(codes * n + key_nodes)
+        codes, key_nodes = pairs // n, pairs % n
         n_values = int(codes.max()) + 1 if codes.size else 0
         per_value = np.bincount(codes, minlength=n_values)
         over = np.zeros(n_values, dtype=bool)
@@ -574,8 +639,8 @@ def link_identities(
             "over_cap": int(over.sum()),
         }
         # Dense ranks number the distinct values in sorted order.
-        distinct = values.drop_nulls().unique().sort().to_numpy()
-        links.append(_KeyLinks(label, distinct, codes, key_nodes, over))
+        key_values = values.drop_nulls().unique().sort().to_numpy()
+        links.append(_KeyLinks(label, key_values, codes, key_nodes, over))
 
     fuzzy_pairs = pd.DataFrame({"left": [], "right": []}, dtype=np.int64)
     if fuzzy is not None:
@@ -589,24 +654,23 @@ def link_identities(
     _, labels = connected_components(graph, directed=False)
     labels = labels[:n]
 
-    customer = _customer_ids(node_source, node_id, labels, priority)
+    customer = _customer_ids(distinct, node_source, labels, priority)
     if previous is not None:
-        customer = _keep_previous(node_source, node_id, labels, customer, previous)
-    mapping = pd.DataFrame(
+        customer = _keep_previous(distinct, labels, customer, previous)
+    mapping = pl.DataFrame(
         {
-            "source": pd.array(node_source, dtype=_TEXT),
-            "source_id": pd.array(node_id, dtype=_TEXT),
-            "customer_id": pd.array(customer, dtype=_TEXT),
+            "source": distinct.get_column("_source"),
+            "source_id": distinct.get_column("_source_id"),
+            "customer_id": pl.Series(customer, dtype=pl.String),
         }
-    )
-    order = np.lexsort((node_id, node_source))
-    mapping = mapping.iloc[order].reset_index(drop=True)
+    ).to_pandas()
+    mapping = mapping.astype(_TEXT)
 
-    report = _report(links, frame, node, node_source, customer, household, max_group)
+    report = _report(links, frame, node, node_source, labels, customer, household, max_group)
     group_sizes = np.bincount(labels)
     summary: dict[str, Any] = {
         "n_records": int(n),
-        "n_customers": int(np.unique(customer).size),
+        "n_customers": int(group_sizes.size),
         "n_linked_records": int((group_sizes[labels] > 1).sum()),
         "largest_group": int(group_sizes.max()),
         "keys": key_summary,
@@ -671,17 +735,14 @@ def _records_frame(records: Any, source: str, source_id: str) -> pl.DataFrame:
     return native.with_columns(ids)
 
 
-def _nodes(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (source, source id) records and the node number of every row."""
+def _nodes(frame: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """Distinct (source, source id) records in sorted order, their source codes, row nodes."""
     ids = frame.select("_source", "_source_id")
     distinct = ids.unique().sort("_source", "_source_id")
     numbered = distinct.with_row_index("_node")
     node = ids.join(numbered, on=["_source", "_source_id"], how="left", maintain_order="left")
-    return (
-        distinct.get_column("_source").to_numpy().astype(object),
-        distinct.get_column("_source_id").to_numpy().astype(object),
-        node.get_column("_node").to_numpy().astype(np.int64),
-    )
+    source_code = distinct.get_column("_source").rank("dense").to_numpy().astype(np.int64) - 1
+    return distinct, source_code, node.get_column("_node").to_numpy().astype(np.int64)
 
 
 def _key_specs(
@@ -777,25 +838,24 @@ def _fuzzy_frame(frame: pl.DataFrame, node: np.ndarray, fuzzy: FuzzyMatch) -> pd
 
 
 def _customer_ids(
-    node_source: np.ndarray, node_id: np.ndarray, labels: np.ndarray, priority: Sequence[str]
+    distinct: pl.DataFrame, source_code: np.ndarray, labels: np.ndarray, priority: Sequence[str]
 ) -> np.ndarray:
     """``source:source_id`` of each group's first record by (priority, source, id)."""
+    sources = distinct.get_column("_source").unique().sort().to_list()
     rank = {name: i for i, name in enumerate(priority)}
-    source_rank = np.array([rank.get(s, len(rank)) for s in np.unique(node_source)])
-    source_code = np.searchsorted(np.unique(node_source), node_source)
+    source_rank = np.array([rank.get(s, len(rank)) for s in sources], dtype=np.int64)
     # Nodes are numbered in (source, id) order, so the node number breaks ties.
     order = np.lexsort((np.arange(labels.size), source_rank[source_code], labels))
     first = np.ones(labels.size, dtype=bool)
     first[1:] = labels[order][1:] != labels[order][:-1]
     representative = np.empty(labels.max() + 1, dtype=np.int64)
     representative[labels[order][first]] = order[first]
-    ids = np.char.add(np.char.add(node_source.astype(str), ":"), node_id.astype(str)).astype(object)
-    return ids[representative[labels]]
+    ids = distinct.select(pl.concat_str([pl.col("_source"), pl.lit(":"), pl.col("_source_id")]))
+    return ids.to_series()[representative[labels]].to_numpy().astype(object)
 
 
 def _keep_previous(
-    node_source: np.ndarray,
-    node_id: np.ndarray,
+    distinct: pl.DataFrame,
     labels: np.ndarray,
     customer: np.ndarray,
     previous: IdentityMap | pd.DataFrame,
@@ -804,7 +864,12 @@ def _keep_previous(
     old = previous.mapping if isinstance(previous, IdentityMap) else previous
     _check_mapping(old)
     now = pd.DataFrame(
-        {"source": node_source, "source_id": node_id, "group": labels, "customer_id": customer}
+        {
+            "source": distinct.get_column("_source").to_numpy().astype(object),
+            "source_id": distinct.get_column("_source_id").to_numpy().astype(object),
+            "group": labels,
+            "customer_id": customer,
+        }
     )
     old = old[["source", "source_id", "customer_id"]].astype(str)
     joined = now.merge(old, on=["source", "source_id"], how="inner", suffixes=("", "_old"))
@@ -835,16 +900,20 @@ def _report(
     frame: pl.DataFrame,
     node: np.ndarray,
     node_source: np.ndarray,
+    labels: np.ndarray,
     customer: np.ndarray,
     household: tuple[str, ...] | None,
     max_group: int,
 ) -> pd.DataFrame:
     """The suspicious links (see :class:`IdentityMap`), largest first within each kind."""
-    parts = [_key_report(key, node_source, customer) for key in links]
+    parts = [_key_report(key, node_source, labels) for key in links]
     if household:
-        parts.append(_household_report(frame, node, customer, household))
-    sizes = pd.Series(customer).value_counts()
-    large = sizes[sizes > max_group].sort_index()
+        parts.append(_household_report(frame, node, labels, household))
+    sizes = np.bincount(labels)
+    big = np.flatnonzero(sizes > max_group)
+    first_node = np.full(sizes.size, -1)
+    first_node[labels[::-1]] = np.arange(labels.size)[::-1]
+    large = pd.Series(sizes[big], index=customer[first_node[big]]).sort_index()
     parts.append(
         pd.DataFrame(
             {
@@ -868,13 +937,13 @@ def _report(
     ).reset_index(drop=True)
 
 
-def _key_report(key: _KeyLinks, node_source: np.ndarray, customer: np.ndarray) -> pd.DataFrame:
+def _key_report(key: _KeyLinks, node_source: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
     """Identifiers over the cap (not used) and identifiers joining records of one source."""
     edges = pd.DataFrame(
         {
             "code": key.codes,
             "source": node_source[key.nodes],
-            "customer": customer[key.nodes],
+            "customer": labels[key.nodes],
         }
     )
     per_code = edges.groupby("code").agg(
@@ -904,12 +973,12 @@ def _key_report(key: _KeyLinks, node_source: np.ndarray, customer: np.ndarray) -
 
 
 def _household_report(
-    frame: pl.DataFrame, node: np.ndarray, customer: np.ndarray, household: tuple[str, ...]
+    frame: pl.DataFrame, node: np.ndarray, labels: np.ndarray, household: tuple[str, ...]
 ) -> pd.DataFrame:
     """Addresses shared by several customers (reported, never used to link)."""
     parts = [_normalise_exact(frame.get_column(c)) for c in household]
     address = pl.select(pl.concat_str(parts, separator=" | ")).to_series().to_list()
-    homes = pd.DataFrame({"address": address, "node": node, "customer": customer[node]})
+    homes = pd.DataFrame({"address": address, "node": node, "customer": labels[node]})
     homes = homes.dropna(subset=["address"])
     per_home = homes.groupby("address").agg(
         n_records=("node", "nunique"), n_customers=("customer", "nunique")
