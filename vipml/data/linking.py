@@ -297,7 +297,7 @@ class FuzzyMatch:
     prior : float, default 1e-4
         Starting probability that two random records match (refined from the
         ``names`` x ``dates`` block when both are given).
-    max_pairs : float, default 1e6
+    max_pairs : float, default 2e6
         Random pairs used to estimate the u probabilities.
     random_state : int, default 0
         Seed of the random pairs.
@@ -320,7 +320,7 @@ class FuzzyMatch:
     blocking: Sequence[str | Sequence[str]] = ()
     threshold: float = 0.99
     prior: float = 1e-4
-    max_pairs: float = 1e6
+    max_pairs: float = 2e6
     random_state: int = 0
 
     def __post_init__(self) -> None:
