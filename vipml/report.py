@@ -374,6 +374,7 @@ def build_report(
     generated_at: str | None = None,
     plan: Any = None,
     effect: pd.DataFrame | None = None,
+    omnichannel: Any = None,
 ) -> str:
     """A self-contained HTML report of a fitted pipeline evaluated on a time holdout.
 
@@ -409,6 +410,9 @@ def build_report(
         A campaign plan (:func:`vipml.actions.plan_campaign`): adds its section.
     effect : pandas.DataFrame, optional
         Its measured effect (:func:`vipml.actions.campaign_effect`): adds its section.
+    omnichannel : OmnichannelReport, optional
+        Omnichannel measures (:func:`vipml.features.omnichannel_measures`): adds their
+        section.
 
     Returns
     -------
@@ -454,6 +458,8 @@ def build_report(
         page = _build(pipeline, transactions, events, at, horizon, title, generated_at)
     if plan is not None or effect is not None:
         page = page.replace("</main>", "".join(_campaign_parts(plan, effect)) + "</main>", 1)
+    if omnichannel is not None:
+        page = page.replace("</main>", _omnichannel_section(omnichannel) + "</main>", 1)
     seen: set[tuple[type[Warning], str]] = set()
     for record in caught:
         key = (record.category, str(record.message))
@@ -1057,6 +1063,42 @@ def campaign_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
+    )
+
+
+# -- omnichannel (vipml.features.omnichannel) -----------------------------------------------
+
+
+def _omnichannel_section(report: Any) -> str:
+    """Channels used, moves between them, sentiment consistency, single vs multi-channel."""
+    overall = report.overall
+    level = f"{100 * overall['confidence']:.0f}%"
+    value = "value given" if overall["value"] == "given" else "spend in the horizon"
+    facts = [
+        ("buyers at the cutoff", _number(overall["buyers"], "int")),
+        ("bought in several channels", _number(overall["multichannel_share"], "pct")),
+        ("purchase channels per buyer", _number(overall["mean_channels"], "float")),
+        ("switch rate between purchases", _number(overall["mean_switch_rate"], "pct")),
+        ("sentiment consistency", _number(overall["mean_sentiment_consistency"], "float")),
+    ]
+    groups = report.groups.rename(
+        columns={"value": value, "value_lower": "lower", "value_upper": "upper"}
+    )
+    groups = groups.rename(columns={"retention_lower": "lower ", "retention_upper": "upper "})
+    formats = {"retention": "pct", "lower ": "pct", "upper ": "pct"}
+    return _section(
+        "omnichannel",
+        "Omnichannel",
+        _facts(facts),
+        _p(
+            f"Single- against multi-channel buyers at {overall['cutoff']}: the share who "
+            f"bought again within {overall['horizon_days']:g} days and the mean {value}, "
+            f"with {level} bootstrap intervals. Multi-channel buyers also buy more often, so "
+            "the difference describes, it does not prove that a second channel causes it."
+        ),
+        _table(groups, formats),
+        _p("Moves between consecutive purchases (rows: from, columns: to)."),
+        _table(report.transitions),
     )
 
 

@@ -332,3 +332,32 @@ def test_suppression_lists_persist_without_the_ids(tmp_path):
     path.write_text("{}")
     with pytest.raises(DataValidationError, match="not a suppression list"):
         SuppressionList(path)
+
+
+def test_the_policy_answers_the_actions_hook_per_customer():
+    consents = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "channel": "email",
+            "purpose": "advertising",
+            "status": ["granted", "granted", "denied"],
+            "since": ["2025-01-01", "2025-01-01", "2025-01-01"],
+        }
+    )
+    tombstones = SuppressionList()
+    tombstones.add(["b"])
+    policy = ContactPolicy(consents, suppression=tombstones)
+    plan = pd.DataFrame(
+        {
+            "action": ["retention_offer", "upgrade_offer", "reactivation", "vip_experience"],
+            "contact_date": pd.to_datetime(["2025-03-01", "2025-03-01", "2025-03-01", pd.NaT]),
+        },
+        index=pd.Index(["a", "b", "c", "d"], name="customer_id"),
+    )
+    reasons = policy(plan, now="2025-03-01 01:00")
+    assert reasons.index.equals(plan.index)
+    assert reasons.tolist() == [None, "suppressed", "denied", "no_consent"]
+    # A day-level contact goes out at send_hour in the customer's zone.
+    late = ContactPolicy(consents, send_hour=22)(plan.loc[["a"]])
+    assert late.tolist() == ["quiet_hours"]
+    assert tombstones(plan).tolist() == [None, "suppressed", None, None]

@@ -2,6 +2,7 @@
 
 from vipml.features.cycle import purchase_cycle_features, transaction_mix_features
 from vipml.features.engagement import engagement_features
+from vipml.features.omnichannel import OmnichannelReport, omnichannel_measures
 from vipml.features.rfm import (
     DEFAULT_SEGMENT_RULES,
     SegmentRule,
@@ -13,10 +14,12 @@ from vipml.features.split import calibration_holdout, labels_after, training_sna
 
 __all__ = [
     "DEFAULT_SEGMENT_RULES",
+    "OmnichannelReport",
     "SegmentRule",
     "calibration_holdout",
     "engagement_features",
     "labels_after",
+    "omnichannel_measures",
     "purchase_cycle_features",
     "rfm_scores",
     "rfm_segments",

@@ -220,6 +220,10 @@ class ContactPolicy:
     timezone : str, default "Asia/Seoul"
         The customers' time zone when a contact row has no ``timezone`` column. Each contact
         row can carry the customer's own IANA zone (from their address, country or device).
+    default_channel : str, default "email"
+        Channel of contacts given without one (the hook of :mod:`vipml.actions`).
+    send_hour : int, default 10
+        Local hour at which a contact planned for a day (``contact_date``) is sent.
 
     Examples
     --------
@@ -247,6 +251,8 @@ class ContactPolicy:
     quiet_hours: tuple[int, int] | None = (21, 8)
     reconfirm_every: Any = "730D"
     timezone: str = "Asia/Seoul"
+    default_channel: str = "email"
+    send_hour: int = 10
 
     def __post_init__(self) -> None:
         self.consents = check_consents(self.consents)
@@ -350,6 +356,57 @@ class ContactPolicy:
             name="contacts",
         )
         return ContactDecision(allowed=allowed, withheld=withheld, counts=counts)
+
+    def __call__(self, contacts: pd.DataFrame, *, now: Any = None) -> pd.Series:
+        """The contact-policy hook of :mod:`vipml.actions`: per contact, None or the reason.
+
+        ``contacts`` is indexed by customer id, as next best actions and campaign plans are;
+        the channel comes from a ``channel`` column (else ``default_channel``), the purpose
+        from a ``purpose`` column (else ``"advertising"``: every action of the playbook is
+        marketing), the time from ``planned_at``, or from ``contact_date`` at ``send_hour`` in
+        the customer's zone, or ``now`` (default: the current time) for contacts without a
+        date.
+
+        Examples
+        --------
+        >>> consents = pd.DataFrame({"customer_id": ["a"], "channel": "email",
+        ...     "purpose": "advertising", "status": "granted", "since": ["2025-01-01"]})
+        >>> plan = pd.DataFrame({"action": ["retention_offer", "upgrade_offer"],
+        ...     "contact_date": pd.to_datetime(["2025-03-01", "2025-03-02"])},
+        ...     index=pd.Index(["a", "b"], name="customer_id"))
+        >>> ContactPolicy(consents)(plan).tolist()
+        [None, 'no_consent']
+        """
+        table = contacts.reset_index()
+        if "customer_id" not in table:
+            table = table.rename(columns={table.columns[0]: "customer_id"})
+        if "channel" not in table:
+            table["channel"] = self.default_channel
+        if "purpose" not in table:
+            table["purpose"] = "advertising"
+        if "planned_at" not in table:
+            when = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+            table["planned_at"] = _utc(when, "now")
+            if "contact_date" in table:
+                days = pd.to_datetime(table["contact_date"]).dt.normalize()
+                zones = (
+                    table["timezone"].fillna(self.timezone)
+                    if "timezone" in table
+                    else pd.Series(self.timezone, index=table.index)
+                )
+                for zone, rows in zones.groupby(zones).groups.items():  # zones, not rows
+                    local = days.loc[rows] + pd.Timedelta(hours=self.send_hour)
+                    utc = local.dt.tz_localize(
+                        str(zone), nonexistent="shift_forward", ambiguous=False
+                    )
+                    known = utc.notna()
+                    table.loc[known[known].index, "planned_at"] = (
+                        utc[known].dt.tz_convert("UTC").dt.tz_localize(None)
+                    )
+        decision = self.filter(table)
+        reasons = np.full(len(table), None, dtype=object)
+        reasons[decision.withheld.index.to_numpy()] = decision.withheld["reason"].to_numpy()
+        return pd.Series(reasons, index=contacts.index, dtype=object)
 
     # ---- internals ---------------------------------------------------------------------------
 

@@ -88,6 +88,15 @@ class SuppressionList:
         hit = {value: self._hash(value) in self._entries for value in distinct}
         return ids.map(hit).to_numpy(dtype=bool)
 
+    def __call__(self, contacts: pd.DataFrame) -> pd.Series:
+        """The contact-policy hook of :mod:`vipml.actions`: ``"suppressed"`` or None per row.
+
+        ``contacts`` is indexed by customer id (or has a ``customer_id`` column).
+        """
+        ids = contacts.get("customer_id", contacts.index)
+        held = self.mask(ids)
+        return pd.Series(np.where(held, "suppressed", None), index=contacts.index, dtype=object)
+
     def _hash(self, customer_id: object) -> str:
         # 42 and "42" are one id here: when in doubt, suppress.
         return hashlib.sha256(f"{self.salt}\x1f{customer_id}".encode()).hexdigest()
