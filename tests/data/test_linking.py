@@ -269,6 +269,25 @@ def test_save_and_load_round_trip_and_refuse_a_changed_file(tmp_path):
         IdentityMap.load(tmp_path / "missing")
 
 
+def test_a_bundle_records_the_map_and_gets_only_that_map_back(tmp_path):
+    identities = link_identities(small_records(), keys=["email", "phone"])
+    entry = identities.manifest_entry()
+    assert entry == {
+        "format": 1,
+        "sha256": identities.sha256,
+        "n_records": 5,
+        "n_customers": 3,
+    }
+    identities.save(tmp_path / "identities")
+    assert (
+        IdentityMap.load(tmp_path / "identities", sha256=entry["sha256"]).sha256 == entry["sha256"]
+    )
+    other = link_identities(small_records(), keys=["email"])
+    other.save(tmp_path / "other")
+    with pytest.raises(DataValidationError, match="trained with another map"):
+        IdentityMap.load(tmp_path / "other", sha256=entry["sha256"])
+
+
 def test_bad_records_get_clear_errors():
     with pytest.raises(DataValidationError, match="'source_id'"):
         link_identities(pd.DataFrame({"source": ["a"], "email": ["a@x.org"]}))

@@ -458,6 +458,21 @@ class IdentityMap:
         """sha256 of the mapping's Parquet bytes: the version recorded beside a model."""
         return hashlib.sha256(self.to_parquet_bytes()).hexdigest()
 
+    def manifest_entry(self) -> dict[str, Any]:
+        """What a model bundle records of the map it was trained with (JSON, no rows).
+
+        Pass it in the bundle's metadata (``bundle.save(pipe, path, metadata={"identity_map":
+        identities.manifest_entry()})``) and read the map back with
+        ``IdentityMap.load(folder, sha256=manifest["metadata"]["identity_map"]["sha256"])``:
+        scores are then always read with the ids they were computed on.
+        """
+        return {
+            "format": _FORMAT,
+            "sha256": self.sha256,
+            "n_records": len(self.mapping),
+            "n_customers": int(self.mapping["customer_id"].nunique()),
+        }
+
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``identity_map.parquet`` and ``identity_map.json`` (summary, hash) to a folder.
 
@@ -478,8 +493,12 @@ class IdentityMap:
         return folder
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str]) -> IdentityMap:
-        """Read a map written by :meth:`save`, refusing a Parquet file whose hash differs."""
+    def load(cls, folder: str | os.PathLike[str], *, sha256: str | None = None) -> IdentityMap:
+        """Read a map written by :meth:`save`, refusing a Parquet file whose hash differs.
+
+        ``sha256`` (e.g. the one a model bundle recorded, see :meth:`manifest_entry`) must then
+        also match: a model is never used with another map than its own.
+        """
         folder = Path(folder)
         try:
             meta = json.loads((folder / _META_FILE).read_text())
@@ -494,6 +513,11 @@ class IdentityMap:
             raise DataValidationError(
                 f"{folder / _MAPPING_FILE} does not match the sha256 in {_META_FILE}: the file "
                 "was changed or damaged. Link the identities again."
+            )
+        if sha256 is not None and sha256 != meta.get("sha256"):
+            raise DataValidationError(
+                f"The identity map in {folder} (sha256 {str(meta.get('sha256'))[:12]}...) is not "
+                f"the one expected ({sha256[:12]}...): the model was trained with another map."
             )
         mapping = pd.read_parquet(io.BytesIO(data)).astype(_TEXT)
         _check_mapping(mapping)
