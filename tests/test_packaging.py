@@ -33,6 +33,8 @@ def test_non_editable_wheel_ships_the_data(tmp_path):
         "from vipml.data import load_cdnow\n"
         f"assert vipml.__file__.startswith({str(target)!r}), vipml.__file__\n"
         "print(len(load_cdnow()), len(load_cdnow(sample=True)))\n"
+        "from vipml.text import load_korean_reviews, load_review_sentences\n"
+        "print(len(load_review_sentences()), len(load_korean_reviews()))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -42,4 +44,4 @@ def test_non_editable_wheel_ships_the_data(tmp_path):
         text=True,
         check=True,
     )
-    assert result.stdout.split() == ["69659", "6919"]
+    assert result.stdout.split() == ["69659", "6919", "3000", "5000"]

@@ -908,13 +908,13 @@ def _keep_previous(
     won = votes.drop_duplicates("customer_id_old")
     won = won.sort_values(["group", "votes", "customer_id_old"], ascending=[True, False, True])
     won = won.drop_duplicates("group")
-    keep = dict(zip(won["group"], won["customer_id_old"], strict=True))
-    taken = set(keep.values())
-    out = customer.copy()
-    for group_label, old_id in keep.items():  # loop over groups that existed before
-        out[labels == group_label] = old_id
+    kept = np.full(labels.max() + 1, None, dtype=object)
+    kept[won["group"].to_numpy(dtype=np.int64)] = won["customer_id_old"].to_numpy(dtype=object)
+    per_node = kept[labels]
+    has_old = pd.notna(per_node)
+    out = np.where(has_old, per_node, customer)
     # A new id that collides with a kept earlier id would merge two customers: suffix it.
-    clash = np.isin(out, list(taken)) & ~np.isin(labels, list(keep))
+    clash = ~has_old & pd.Series(out).isin(won["customer_id_old"]).to_numpy()
     out[clash] = np.char.add(out[clash].astype(str), "~").astype(object)
     return out
 
