@@ -19,7 +19,7 @@ from vipml.data import (
     simulate_identities,
     split_identities,
 )
-from vipml.data.linking import normalise_emails, normalise_phones
+from vipml.data.identifiers import normalise_emails, normalise_phones
 from vipml.errors import DataValidationError, DataWarning
 from vipml.features import rfm_summary
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from vipml.data import simulate, simulate_identities, split_identities
-from vipml.data.linking import normalise_emails, normalise_phones
+from vipml.data.identifiers import normalise_emails, normalise_phones
 from vipml.data.synthetic_identities import SOURCE_OF_CHANNEL
 
 

@@ -2,7 +2,8 @@
 
 from vipml.data.columns import Columns
 from vipml.data.datasets import load_cdnow
-from vipml.data.linking import FuzzyMatch, IdentityMap, link_identities, resolve
+from vipml.data.linking import IdentityMap, link_identities, resolve
+from vipml.data.matching import FuzzyMatch
 from vipml.data.synthetic import CampaignSimulation, Simulation, simulate, simulate_campaign
 from vipml.data.synthetic_identities import (
     channel_sentiment,

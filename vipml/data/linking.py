@@ -26,7 +26,6 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from re import escape as re_escape
 from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
@@ -37,14 +36,13 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from vipml.data.columns import Columns
+from vipml.data.identifiers import as_string_series, email_keys, phone_keys, text_keys
+from vipml.data.matching import FuzzyMatch
 from vipml.errors import DataValidationError, DataWarning
 
 __all__ = [
-    "FuzzyMatch",
     "IdentityMap",
     "link_identities",
-    "normalise_emails",
-    "normalise_phones",
     "resolve",
 ]
 
@@ -54,7 +52,6 @@ KeyKind = Literal["email", "phone", "exact"]
 Unknown = Literal["singleton", "error", "drop"]
 
 _SEP = "\x1f"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _MAPPING_FILE = "identity_map.parquet"
 _META_FILE = "identity_map.json"
 _FORMAT = 1
@@ -69,333 +66,6 @@ def _text_dtype() -> Any:
 
 _TEXT = _text_dtype()
 _N_EXAMPLES = 5
-
-
-# ---- normalisation --------------------------------------------------------------------------
-
-
-def normalise_emails(values: Any) -> pd.Series:
-    """E-mail addresses in one spelling: blanks removed, lower case; invalid ones missing.
-
-    Parameters
-    ----------
-    values : array-like of str
-        Raw addresses; missing values stay missing.
-
-    Returns
-    -------
-    pandas.Series
-        The normalised addresses (pandas string dtype); an address without exactly one ``@``
-        and a dot in its domain becomes missing.
-
-    Examples
-    --------
-    >>> normalise_emails([" Kim.Minji@Example.COM ", "kim minji@example.com", "no-at-sign", None])
-    0    kim.minji@example.com
-    1     kimminji@example.com
-    2                     <NA>
-    3                     <NA>
-    dtype: string
-    """
-    return pd.Series(_emails(_as_series(values)).to_list(), dtype="string")
-
-
-def _emails(series: pl.Series) -> pl.Series:
-    cleaned = series.str.replace_all(r"\s+", "").str.to_lowercase()
-    valid = cleaned.str.contains(_EMAIL).fill_null(False)
-    return pl.select(pl.when(valid).then(cleaned)).to_series().alias("v")
-
-
-def normalise_phones(values: Any, region: str = "KR") -> pd.Series:
-    """Phone numbers in E.164 (``+821012345678``) with the ``phonenumbers`` library.
-
-    Numbers written without a country code are read as numbers of ``region``. A value that is
-    not a valid phone number (by the country's numbering plan) becomes missing.
-
-    Parameters
-    ----------
-    values : array-like of str
-        Raw numbers in any common notation (spaces, dashes, dots, parentheses, ``+`` or ``00``
-        international prefixes).
-    region : str, default "KR"
-        ISO 3166 country code of numbers written in national form.
-
-    Returns
-    -------
-    pandas.Series
-        The E.164 numbers (pandas string dtype), missing where a value is no phone number.
-
-    Raises
-    ------
-    ImportError
-        When ``phonenumbers`` is not installed (``pip install "vipml[link]"``).
-
-    Examples
-    --------
-    >>> normalise_phones(["010-1234-5678", "+82 10 1234 5678", "(02) 312-3456", "12"])
-    0    +821012345678
-    1    +821012345678
-    2     +8223123456
-    3             <NA>
-    dtype: string
-    """
-    return pd.Series(_phones(_as_series(values), region).to_list(), dtype="string")
-
-
-def _phones(series: pl.Series, region: str) -> pl.Series:
-    phonenumbers = _import_phonenumbers()
-    # Formatting characters go first (vectorised), so numbers written differently share one
-    # spelling; "00" is the international prefix.
-    compact = series.str.replace_all(r"[\s\-\.\(\)/]", "").str.replace(r"^00", "+")
-    fast = _phones_of_region(compact, region, phonenumbers)
-    # What the region's rules do not settle (foreign numbers, carrier codes, invalid strings)
-    # goes through phonenumbers itself, one parse per distinct string.
-    rest = compact.filter(fast.is_null() & compact.is_not_null()).unique(maintain_order=True)
-    parsed: list[str | None] = []
-    e164 = phonenumbers.PhoneNumberFormat.E164
-    for raw in rest.to_list():  # one parse per distinct leftover: phonenumbers is not vectorised
-        try:
-            number = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            parsed.append(None)
-            continue
-        parsed.append(
-            phonenumbers.format_number(number, e164)
-            if phonenumbers.is_valid_number(number)
-            else None
-        )
-    lookup = pl.DataFrame(
-        {"v": rest, "e164": pl.Series(parsed, dtype=pl.String)},
-        schema={"v": pl.String, "e164": pl.String},
-    )
-    slow = compact.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")
-    return fast.fill_null(slow.get_column("e164")).alias("v")
-
-
-def _phones_of_region(compact: pl.Series, region: str, phonenumbers: Any) -> pl.Series:
-    """E.164 of the numbers valid in ``region``, vectorised with the region's own patterns.
-
-    A number is valid when its national significant number matches the region's general
-    pattern and one of its type patterns (with their possible lengths), as
-    ``phonenumbers.is_valid_number`` decides. Numbers whose national prefix could hide a
-    carrier code, and anything not valid here, are left null for the exact parser.
-    """
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
-    empty = pl.Series("v", [None] * compact.len(), dtype=pl.String)
-    if metadata is None:
-        return empty
-    code = str(metadata.country_code)
-    prefix = metadata.national_prefix or ""
-    parsing = metadata.national_prefix_for_parsing or (re_escape(prefix) if prefix else None)
-    frame = compact.to_frame("v")
-    national = (
-        pl.when(pl.col("v").str.starts_with("+" + code))
-        .then(pl.col("v").str.slice(len(code) + 1))
-        .when(pl.lit(bool(prefix)) & pl.col("v").str.starts_with(prefix or "\x00"))
-        .then(pl.col("v").str.slice(len(prefix)))
-        .when(~pl.col("v").str.starts_with("+"))
-        .then(pl.col("v"))
-    )
-    frame = frame.with_columns(n=national)
-    safe = pl.col("n").str.contains(r"^[1-9]\d{1,16}$").fill_null(False)
-    if prefix and parsing:
-        # The prefix must be exactly the national prefix, not a longer carrier-code match.
-        stripped = pl.col("v").str.extract(f"^({parsing})", 1).str.len_chars()
-        national_form = ~pl.col("v").str.starts_with("+")
-        safe = safe & (~national_form | (stripped == len(prefix)).fill_null(False))
-    if metadata.leading_digits or metadata.national_prefix_transform_rule:
-        return empty  # regions whose numbers need rewriting: leave them to the parser
-    length = pl.col("n").str.len_chars()
-
-    def matches(desc: Any) -> pl.Expr:
-        if desc is None or desc.national_number_pattern is None:
-            return pl.lit(False)
-        test = pl.col("n").str.contains(f"^(?:{desc.national_number_pattern})$")
-        lengths = [n for n in desc.possible_length if n > 0]
-        if desc.possible_length:
-            test = length.is_in(lengths) & test
-        return test.fill_null(False)
-
-    types = [
-        metadata.premium_rate,
-        metadata.toll_free,
-        metadata.shared_cost,
-        metadata.voip,
-        metadata.personal_number,
-        metadata.pager,
-        metadata.uan,
-        metadata.voicemail,
-        metadata.fixed_line,
-        metadata.mobile,
-    ]
-    valid = safe & matches(metadata.general_desc) & pl.any_horizontal(*map(matches, types))
-    out = frame.select(pl.when(valid).then(pl.lit("+" + code) + pl.col("n")).alias("v"))
-    return out.to_series()
-
-
-def _normalise_exact(values: pl.Series) -> pl.Series:
-    """Text identifiers: blanks collapsed and trimmed, case folded; empty means missing."""
-    text = values.cast(pl.String, strict=False)
-    text = text.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
-    return pl.select(pl.when(text.str.len_chars() > 0).then(text)).to_series()
-
-
-def _import_phonenumbers() -> Any:
-    try:
-        import phonenumbers
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "Normalising phone numbers needs the 'phonenumbers' package: "
-            'pip install "vipml[link]" (or pip install phonenumbers).'
-        ) from exc
-    return phonenumbers
-
-
-def _as_series(values: Any) -> pl.Series:
-    """Strings as a polars Series; pandas and numpy missing values become null."""
-    if isinstance(values, pl.Series):
-        return values.cast(pl.String, strict=False).alias("v")
-    if isinstance(values, pd.Series):
-        values = values.astype(object).where(values.notna(), None).tolist()
-    else:
-        values = [None if (isinstance(v, float) and v != v) or v is pd.NA else v for v in values]
-    return pl.Series("v", values, dtype=pl.String, strict=False)
-
-
-# ---- probabilistic matching -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FuzzyMatch:
-    """Probabilistic links on names, dates and addresses (Fellegi-Sunter, through Splink).
-
-    Splink [1]_ (``pip install "vipml[link]"``, DuckDB back end) compares the records that share
-    a blocking value, estimates how much agreement on each column says about a match (u by
-    random sampling, m by expectation maximisation, unsupervised) and scores every pair. Pairs
-    whose match probability is at least ``threshold`` become links, added to the exact links
-    before the connected components are taken.
-
-    Parameters
-    ----------
-    names : sequence of str
-        Name columns (Jaro-Winkler and Damerau-Levenshtein levels).
-    dates : sequence of str
-        Date columns, dates of birth for instance (ISO strings or dates; levels for exact,
-        one-character typos, and within a month, a year, ten years).
-    addresses : sequence of str
-        Free-text columns such as street and suburb (Levenshtein distance 1, 2 and exact).
-    exact : sequence of str
-        Columns compared for equality only (postcode, street number, gender, ...).
-    blocking : sequence of str or of sequences of str, optional
-        Columns (or column tuples) whose equal values make two records a candidate pair.
-        Default: each name and date column on its own. Records that share no blocking value
-        are never compared: choose blocks a true match rarely misses.
-    threshold : float, default 0.99
-        Match probability from which a pair is linked. At 0.99 the links on FEBRL4 (see
-        ``docs/linking.md``) have precision 1.0 and recall 0.999; lowering it trades
-        precision for recall.
-    prior : float, default 1e-4
-        Starting probability that two random records match (refined from the
-        ``names`` x ``dates`` block when both are given).
-    max_pairs : float, default 2e6
-        Random pairs used to estimate the u probabilities.
-    random_state : int, default 0
-        Seed of the random pairs.
-
-    References
-    ----------
-    .. [1] Linacre, R. et al. (2022). Splink: Free software for probabilistic record linkage
-       at scale. International Journal of Population Data Science 7(3).
-
-    Examples
-    --------
-    >>> FuzzyMatch(names=["first_name", "surname"], dates=["birth_date"]).threshold
-    0.99
-    """
-
-    names: Sequence[str] = ()
-    dates: Sequence[str] = ()
-    addresses: Sequence[str] = ()
-    exact: Sequence[str] = ()
-    blocking: Sequence[str | Sequence[str]] = ()
-    threshold: float = 0.99
-    prior: float = 1e-4
-    max_pairs: float = 2e6
-    random_state: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("names", "dates", "addresses", "exact", "blocking"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                raise TypeError(f"FuzzyMatch.{name} must be a list of column names, not a str.")
-            object.__setattr__(self, name, tuple(value))
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}.")
-        if not 0.0 < self.prior < 1.0:
-            raise ValueError(f"prior must be in (0, 1), got {self.prior!r}.")
-        if not self.columns:
-            raise ValueError("FuzzyMatch needs at least one column to compare.")
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Every column compared."""
-        return (*self.names, *self.dates, *self.addresses, *self.exact)
-
-    def blocks(self) -> tuple[tuple[str, ...], ...]:
-        """Blocking rules as column tuples."""
-        rules = self.blocking or (*self.names, *self.dates) or self.columns[:1]
-        return tuple((rule,) if isinstance(rule, str) else tuple(rule) for rule in rules)
-
-    def pairs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Linked pairs: node numbers ``left``, ``right`` and their ``match_probability``."""
-        try:
-            import splink.comparison_library as cl
-            from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                'Probabilistic matching needs Splink: pip install "vipml[link]".'
-            ) from exc
-        comparisons = [cl.NameComparison(c) for c in self.names]
-        comparisons += [
-            cl.DateOfBirthComparison(c, input_is_string=True, datetime_format="%Y-%m-%d")
-            for c in self.dates
-        ]
-        comparisons += [cl.LevenshteinAtThresholds(c, [1, 2]) for c in self.addresses]
-        comparisons += [cl.ExactMatch(c) for c in self.exact]
-        blocks = [block_on(*rule) for rule in self.blocks()]
-        settings = SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="_node",
-            comparisons=comparisons,
-            blocking_rules_to_generate_predictions=blocks,
-            probability_two_random_records_match=self.prior,
-            retain_matching_columns=False,
-        )
-        db = DuckDBAPI()
-        table = db.register(frame[["_node", *self.columns]])
-        linker = Linker(table, settings, log_level=logging.WARNING)
-        with warnings.catch_warnings():
-            # Splink warns about levels never seen in training; the defaults it then uses are
-            # documented, and vipml reports the links it makes.
-            warnings.simplefilter("ignore")
-            if self.names and self.dates:
-                linker.training.estimate_probability_two_random_records_match(
-                    [block_on(*self.names, *self.dates)], recall=0.7
-                )
-            linker.training.estimate_u_using_random_sampling(
-                max_pairs=self.max_pairs, seed=self.random_state
-            )
-            for rule in self.blocks():
-                linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-            predicted = linker.inference.predict(threshold_match_probability=self.threshold)
-        pairs = predicted.as_pandas_dataframe()
-        return pd.DataFrame(
-            {
-                "left": pairs["_node_l"].to_numpy(dtype=np.int64),
-                "right": pairs["_node_r"].to_numpy(dtype=np.int64),
-                "match_probability": pairs["match_probability"].to_numpy(dtype=np.float64),
-            }
-        )
 
 
 # ---- the identity map -------------------------------------------------------------------------
@@ -819,16 +489,16 @@ def _normalised_key(
         given = raw.cast(pl.String, strict=False)
         given_mask = given.is_not_null() & (given.str.strip_chars() != "")
         if callable(kind):
-            values = _as_series(kind(raw.to_pandas()))
+            values = as_string_series(kind(raw.to_pandas()))
         elif kind == "email":
-            values = _emails(given)
+            values = email_keys(given)
         elif kind == "phone":
-            values = _phones(given, region)
+            values = phone_keys(given, region)
         else:
-            values = _normalise_exact(raw)
+            values = text_keys(raw)
         invalid = int((given_mask.fill_null(False) & values.is_null()).sum())
         return values.alias("v"), invalid
-    parts = [_normalise_exact(frame.get_column(c)) for c in columns]
+    parts = [text_keys(frame.get_column(c)) for c in columns]
     joined = pl.select(pl.concat_str(parts, separator=_SEP)).to_series()
     return joined.alias("v"), 0
 
@@ -1000,7 +670,7 @@ def _household_report(
     frame: pl.DataFrame, node: np.ndarray, labels: np.ndarray, household: tuple[str, ...]
 ) -> pd.DataFrame:
     """Addresses shared by several customers (reported, never used to link)."""
-    parts = [_normalise_exact(frame.get_column(c)) for c in household]
+    parts = [text_keys(frame.get_column(c)) for c in household]
     address = pl.select(pl.concat_str(parts, separator=" | ")).to_series().to_list()
     homes = pd.DataFrame({"address": address, "node": node, "customer": labels[node]})
     homes = homes.dropna(subset=["address"])
