@@ -361,3 +361,35 @@ def test_the_policy_answers_the_actions_hook_per_customer():
     late = ContactPolicy(consents, send_hour=22)(plan.loc[["a"]])
     assert late.tolist() == ["quiet_hours"]
     assert tombstones(plan).tolist() == [None, "suppressed", None, None]
+
+
+def test_the_callers_rows_keep_their_index_and_columns():
+    consents = pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "channel": "sms",
+            "purpose": "advertising",
+            "status": "granted",
+            "since": ["2025-01-01"],
+        }
+    )
+    plan = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "channel": "sms",
+            "purpose": "advertising",
+            "offer": ["10%", "free"],
+        },
+        index=pd.Index([101, 102], name="contact_id"),
+    )
+    snapshot = plan.copy()
+    decision = ContactPolicy(consents).filter(plan, at="2025-02-01 03:00")
+    pd.testing.assert_frame_equal(plan, snapshot)
+    assert decision.allowed.index.tolist() == [101] and decision.withheld.index.tolist() == [102]
+    assert decision.allowed.columns.tolist() == [
+        "customer_id",
+        "channel",
+        "purpose",
+        "offer",
+        "planned_at",
+    ]

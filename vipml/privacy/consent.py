@@ -345,11 +345,12 @@ class ContactPolicy:
         if self.caps:
             withhold(self._over_cap(table, reason == ""), "frequency_cap")
 
-        original = contacts.reset_index(drop=True)
+        original = contacts
         if time_column not in original:
-            original = original.assign(**{time_column: table["_t"]})
-        allowed = original[reason == ""]
-        withheld = original[reason != ""].assign(reason=reason[reason != ""])
+            original = original.assign(**{time_column: table["_t"].to_numpy()})
+        # The caller's rows, index and columns as given, split in two.
+        allowed = original.iloc[np.flatnonzero(reason == "")]
+        withheld = original.iloc[np.flatnonzero(reason != "")].assign(reason=reason[reason != ""])
         counts = pd.Series(
             [int((reason == "").sum()), *[int((reason == why).sum()) for why in REASONS]],
             index=["allowed", *REASONS],
@@ -403,7 +404,7 @@ class ContactPolicy:
                     table.loc[known[known].index, "planned_at"] = (
                         utc[known].dt.tz_convert("UTC").dt.tz_localize(None)
                     )
-        decision = self.filter(table)
+        decision = self.filter(table)  # table has a RangeIndex: withheld rows by position
         reasons = np.full(len(table), None, dtype=object)
         reasons[decision.withheld.index.to_numpy()] = decision.withheld["reason"].to_numpy()
         return pd.Series(reasons, index=contacts.index, dtype=object)
