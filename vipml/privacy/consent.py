@@ -224,6 +224,9 @@ class ContactPolicy:
         Channel of contacts given without one (the hook of :mod:`vipml.actions`).
     send_hour : int, default 10
         Local hour at which a contact planned for a day (``contact_date``) is sent.
+    now : datetime-like, optional
+        Time of the hook's contacts that come without a date (default: the current time; fix
+        it for reproducible plans).
 
     Examples
     --------
@@ -253,6 +256,7 @@ class ContactPolicy:
     timezone: str = "Asia/Seoul"
     default_channel: str = "email"
     send_hour: int = 10
+    now: Any = None
 
     def __post_init__(self) -> None:
         self.consents = check_consents(self.consents)
@@ -365,8 +369,8 @@ class ContactPolicy:
         the channel comes from a ``channel`` column (else ``default_channel``), the purpose
         from a ``purpose`` column (else ``"advertising"``: every action of the playbook is
         marketing), the time from ``planned_at``, or from ``contact_date`` at ``send_hour`` in
-        the customer's zone, or ``now`` (default: the current time) for contacts without a
-        date.
+        the customer's zone, or ``now`` (the argument, else the policy's ``now``, else the
+        current time) for contacts without a date.
 
         Examples
         --------
@@ -386,6 +390,7 @@ class ContactPolicy:
         if "purpose" not in table:
             table["purpose"] = "advertising"
         if "planned_at" not in table:
+            now = self.now if now is None else now
             when = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
             table["planned_at"] = _utc(when, "now")
             if "contact_date" in table:
