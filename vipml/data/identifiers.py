@@ -61,8 +61,9 @@ def normalise_phones(values: Any, region: str = "KR") -> pd.Series:
     Parameters
     ----------
     values : array-like of str
-        Raw numbers in any common notation (spaces, dashes, dots, parentheses, ``+`` or ``00``
-        international prefixes).
+        Raw numbers in any common notation (spaces, dashes, dots, parentheses, ``+``, or an
+        international prefix: the one dialled from ``region``, such as ``001`` from Korea or
+        ``011`` from North America, and else ``00``, the prefix ITU-T recommends).
     region : str, default "KR"
         ISO 3166 country code of numbers written in national form.
 
@@ -92,31 +93,45 @@ def phone_keys(series: pl.Series, region: str) -> pl.Series:
     """:func:`normalise_phones` on a polars Series (null where invalid)."""
     phonenumbers = _import_phonenumbers()
     # Formatting characters go first (vectorised), so numbers written differently share one
-    # spelling; "00" is the international prefix.
-    compact = series.str.replace_all(r"[\s\-\.\(\)/]", "").str.replace(r"^00", "+")
+    # spelling. Numbers that start with an international prefix go to the exact parser.
+    compact = series.str.replace_all(r"[\s\-\.\(\)/]", "")
     fast = _phones_of_region(compact, region, phonenumbers)
     # What the region's rules do not settle (foreign numbers, carrier codes, invalid strings)
     # goes through phonenumbers itself, one parse per distinct string.
     rest = compact.filter(fast.is_null() & compact.is_not_null()).unique(maintain_order=True)
-    parsed: list[str | None] = []
-    e164 = phonenumbers.PhoneNumberFormat.E164
-    for raw in rest.to_list():  # one parse per distinct leftover: phonenumbers is not vectorised
-        try:
-            number = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException:
-            parsed.append(None)
-            continue
-        parsed.append(
-            phonenumbers.format_number(number, e164)
-            if phonenumbers.is_valid_number(number)
-            else None
-        )
+    # one parse per distinct leftover: phonenumbers is not vectorised
+    parsed = [exact_phone_key(raw, region) for raw in rest.to_list()]
     lookup = pl.DataFrame(
         {"v": rest, "e164": pl.Series(parsed, dtype=pl.String)},
         schema={"v": pl.String, "e164": pl.String},
     )
     slow = compact.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")
     return fast.fill_null(slow.get_column("e164")).alias("v")
+
+
+def exact_phone_key(raw: str, region: str) -> str | None:
+    """E.164 of one compact number by ``phonenumbers`` itself, or None when it is no number.
+
+    The region's own international prefix is tried first (Korea's ``008`` is a carrier's
+    prefix, so ``0082...`` dialled in Korea is no +82 number); a number still invalid that
+    starts with ``00`` is then read with ``00`` as the international prefix, the way it is
+    written across most of the world (``0082-10-1234-5678`` is ``+821012345678``).
+
+    Examples
+    --------
+    >>> exact_phone_key("00821012345678", "KR"), exact_phone_key("001821012345678", "KR")
+    ('+821012345678', '+821012345678')
+    """
+    candidates = [raw, "+" + raw[2:]] if raw.startswith("00") else [raw]
+    phonenumbers = _import_phonenumbers()
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 def _phones_of_region(compact: pl.Series, region: str, phonenumbers: Any) -> pl.Series:
