@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sklearn.base import BaseEstimator
 
 from vipml._version import __version__
@@ -32,3 +34,20 @@ class VipmlEstimator(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return all(hasattr(self, name) for name in self._fitted_attributes)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - scikit-learn's signature
+        """scikit-learn's repr, followed once fitted by the customers and the estimates.
+
+        ``BetaGeo(penalizer=0.01)`` before ``fit``;
+        ``BetaGeo(penalizer=0.01) fitted on 2,357 customers: r=0.2426, alpha=4.414, ...`` after,
+        for every estimator with ``n_customers_`` and a ``params_`` dict.
+        """
+        text = super().__repr__(N_CHAR_MAX=N_CHAR_MAX)
+        params = getattr(self, "params_", None)
+        n_customers = getattr(self, "n_customers_", None)
+        if not isinstance(params, Mapping) or n_customers is None:
+            return text
+        whole = float(n_customers).is_integer()
+        count = f"{int(n_customers):,}" if whole else f"{float(n_customers):,.6g}"
+        estimates = ", ".join(f"{name}={float(value):.4g}" for name, value in params.items())
+        return f"{text} fitted on {count} customers: {estimates}"

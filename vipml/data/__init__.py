@@ -1,7 +1,7 @@
 """Data contract, bundled data, the shop simulator and identity resolution."""
 
 from vipml.data.columns import Columns
-from vipml.data.datasets import load_cdnow
+from vipml.data.datasets import load_cdnow, load_donations, load_retention_cohorts
 from vipml.data.linking import IdentityMap, link_identities, resolve
 from vipml.data.matching import FuzzyMatch
 from vipml.data.synthetic import CampaignSimulation, Simulation, simulate, simulate_campaign
@@ -20,6 +20,8 @@ __all__ = [
     "channel_sentiment",
     "link_identities",
     "load_cdnow",
+    "load_donations",
+    "load_retention_cohorts",
     "resolve",
     "simulate",
     "simulate_campaign",

@@ -1,10 +1,11 @@
 """Common base of the purchase models (BG/NBD, Pareto/NBD, MBG/NBD) and shared helpers.
 
-A purchase model supplies its parameter names, its per-customer log-likelihood (with gradient
-where one exists), deterministic starting values and its closed forms as static methods taking
-the parameters explicitly (``_expected_purchases_at``, ``_p_alive_at``,
-``_probability_of_purchases_at``); fitting, validation, uncertainty and the public prediction
-methods live here.
+A purchase model supplies its parameter names, the summary columns it reads (``frequency``,
+``recency``, ``T`` for the continuous-time models; ``n_periods`` instead of ``T`` for the
+discrete-time BG/BB), its per-customer log-likelihood (with gradient where one exists),
+deterministic starting values and its closed forms as static methods taking the parameters
+explicitly (``_expected_purchases_at``, ``_p_alive_at``, ``_probability_of_purchases_at``);
+fitting, validation, uncertainty and the public prediction methods live here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vipml.ltv._mle import MLEResult, TotalFactory, collapse_rows, draw_log_norm
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["PurchaseModel", "interval_bounds"]
+__all__ = ["PurchaseModel", "interval_bounds", "purchase_history"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +143,63 @@ def set_fit_result(
     estimator._stamp_version()
 
 
+def purchase_history(
+    history: npt.ArrayLike, times: npt.ArrayLike, columns: Sequence[str] = RFM_COLUMNS
+) -> pd.DataFrame:
+    """One customer's summary at each of ``times``, from the times of their purchases.
+
+    Parameters
+    ----------
+    history : array_like
+        Purchase times (any origin); the earliest is the first purchase. Repeated times count
+        once.
+    times : array_like
+        Evaluation times, none before the first purchase.
+    columns : sequence of str, default ("frequency", "recency", "T")
+        Names of the purchases, last-purchase and age columns of the result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per time, indexed by ``time``.
+
+    Raises
+    ------
+    ValueError
+        Empty or non-finite inputs, or a time before the first purchase.
+
+    Examples
+    --------
+    >>> purchase_history([3.0, 5.0, 5.0, 9.0], [3.0, 6.0, 12.0])
+          frequency  recency    T
+    time
+    3.0         0.0      0.0  0.0
+    6.0         1.0      2.0  3.0
+    12.0        2.0      6.0  9.0
+    """
+    bought = np.unique(np.asarray(history, dtype=np.float64).ravel())
+    at = np.asarray(times, dtype=np.float64).ravel()
+    for name, values in (("history", bought), ("times", at)):
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be a non-empty sequence of finite numbers.")
+    first = bought[0]
+    if at.min() < first:
+        raise ValueError(
+            f"times must not precede the first purchase ({first:g}); got {at.min():g}. Before "
+            "the first purchase the customer is not yet a customer."
+        )
+    seen = np.searchsorted(bought, at, side="right")  # purchases at or before each time
+    frequency, recency, age = columns
+    return pd.DataFrame(
+        {
+            frequency: (seen - 1).astype(np.float64),
+            recency: bought[seen - 1] - first,
+            age: at - first,
+        },
+        index=pd.Index(at, name="time"),
+    )
+
+
 class PurchaseModel(VipmlEstimator):
     """Base class of the purchase-count models; see :class:`vipml.ltv.BetaGeo` for the API.
 
@@ -154,6 +212,10 @@ class PurchaseModel(VipmlEstimator):
 
     _param_names: ClassVar[tuple[str, ...]] = ()
     _model_name: ClassVar[str] = ""
+    #: Summary columns read by the model: purchases, time of the last one, age or opportunities.
+    _columns: ClassVar[tuple[str, str, str]] = RFM_COLUMNS
+    #: Discrete-time models count whole transaction opportunities: horizons must be integers.
+    _discrete: ClassVar[bool] = False
     _loglik: ClassVar[Callable[..., FloatArray]]
     _loglik_grad: ClassVar[Callable[..., tuple[FloatArray, FloatArray]] | None] = None
     _total: ClassVar[TotalFactory | None] = None
@@ -193,6 +255,10 @@ class PurchaseModel(VipmlEstimator):
     ) -> FloatArray:
         """P(exactly n purchases in (T, T + horizon] | history) at ``params``."""
         raise NotImplementedError
+
+    @classmethod
+    def _check_summary(cls, index: pd.Index, columns: Mapping[str, FloatArray]) -> None:
+        """Model-specific checks of a validated summary (the discrete models need integers)."""
 
     @staticmethod
     def _median_time_at(params: Params, frequency: Any, T: Any) -> FloatArray:
@@ -262,9 +328,10 @@ class PurchaseModel(VipmlEstimator):
         (['a', 'alpha', 'b', 'r'], 5)
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
-        index, columns, w = fit_columns(rfm, RFM_COLUMNS, weights)
-        x, t_x, age = (columns[c] for c in RFM_COLUMNS)
         cls = type(self)
+        index, columns, w = fit_columns(rfm, cls._columns, weights)
+        cls._check_summary(index, columns)
+        x, t_x, age = (columns[c] for c in cls._columns)
         result = fit_mle(
             loglik=cls._loglik,
             loglik_grad=cls._loglik_grad,
@@ -287,8 +354,20 @@ class PurchaseModel(VipmlEstimator):
 
     def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray]:
         self._check_fitted()
-        index, columns = rfm_columns(rfm, RFM_COLUMNS)
-        return index, columns["frequency"], columns["recency"], columns["T"]
+        index, columns = rfm_columns(rfm, self._columns)
+        self._check_summary(index, columns)
+        x, t_x, age = (columns[c] for c in self._columns)
+        return index, x, t_x, age
+
+    def _horizon(self, horizon: Any, *, allow_array: bool = False) -> Any:
+        """A valid horizon: finite and >= 0; a whole number of opportunities when discrete."""
+        value = check_horizon(horizon, allow_array=allow_array)
+        if self._discrete and not np.all(np.asarray(value) == np.round(value)):
+            raise ValueError(
+                f"horizon must be a whole number of transaction opportunities for "
+                f"{self._model_name}, got {horizon!r}."
+            )
+        return value
 
     def expected_purchases(self, rfm: Any, horizon: float) -> pd.Series:
         """Expected number of purchases in ``(T, T + horizon]``, given each customer's history.
@@ -332,7 +411,7 @@ class PurchaseModel(VipmlEstimator):
         [0.79, 0.46, 1.75, 3.22, 0.06]
         """
         index, x, t_x, age = self._arrays(rfm)
-        h = check_horizon(horizon)
+        h = self._horizon(horizon)
         values = self._expected_purchases_at(self.params_, x, t_x, age, h)
         return pd.Series(values, index=index, name="expected_purchases")
 
@@ -430,7 +509,7 @@ class PurchaseModel(VipmlEstimator):
         if not (isinstance(n, numbers.Integral) and n >= 0):
             raise ValueError(f"n must be an integer >= 0, got {n!r}.")
         index, x, t_x, age = self._arrays(rfm)
-        h = check_horizon(horizon)
+        h = self._horizon(horizon)
         values = self._probability_of_purchases_at(self.params_, x, t_x, age, int(n), h)
         return pd.Series(values, index=index, name="probability_of_purchases")
 
@@ -472,10 +551,124 @@ class PurchaseModel(VipmlEstimator):
         [1.32, 2.16, 2.8]
         """
         self._check_fitted()
-        h = check_horizon(horizon, allow_array=True)
+        h = self._horizon(horizon, allow_array=True)
         zeros = np.zeros_like(h)
         values = self._expected_purchases_at(self.params_, zeros, zeros, zeros, h)
         return float(values) if np.ndim(values) == 0 else np.asarray(values, dtype=np.float64)
+
+    def probability_of_purchases_new_customer(
+        self, n: int, horizon: npt.ArrayLike
+    ) -> float | FloatArray:
+        """Probability that a new customer makes exactly ``n`` repeat purchases in ``(0, horizon]``.
+
+        The unconditional distribution of the number of repeat purchases of a customer just
+        acquired (first purchase at time 0), as lifetimes'
+        ``probability_of_n_purchases_up_to_time(t, n)``. It equals
+        :meth:`probability_of_purchases` at ``frequency = recency = T = 0`` (that history says
+        nothing beyond the first purchase), which is how it is computed.
+
+        Parameters
+        ----------
+        n : int
+            Number of repeat purchases, ``>= 0``.
+        horizon : float or array_like
+            Time(s) since the first purchase, in the model's time unit (whole transaction
+            opportunities for BG/BB).
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``P(X(horizon) = n)``: a float for a scalar horizon, an array otherwise.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            If ``n`` is not a non-negative integer or a horizon is invalid.
+
+        References
+        ----------
+        BG/NBD: Fader, Hardie & Lee (2005), eq. (8). Pareto/NBD: Fader, Hardie & Lee (2005),
+        "A note on deriving the Pareto/NBD model and related expressions", eq. (21). MBG/NBD:
+        Batislam, Denizel & Filiztekin (2007), appendix A. BG/BB: Fader, Hardie & Shang (2010),
+        eq. (7).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> [round(bg.probability_of_purchases_new_customer(k, 39.0), 3) for k in range(3)]
+        [0.176, 0.292, 0.168]
+        """
+        if not (isinstance(n, numbers.Integral) and n >= 0):
+            raise ValueError(f"n must be an integer >= 0, got {n!r}.")
+        self._check_fitted()
+        h = self._horizon(horizon, allow_array=True)
+        times = np.atleast_1d(np.asarray(h, dtype=np.float64))
+        zero = np.zeros(1)
+        values = np.array(
+            [
+                self._probability_of_purchases_at(self.params_, zero, zero, zero, int(n), float(t))[0]
+                for t in times
+            ]
+        )
+        return float(values[0]) if np.ndim(h) == 0 else values.reshape(np.shape(h))
+
+    def p_alive_path(self, history: npt.ArrayLike, times: npt.ArrayLike) -> pd.Series:
+        """P(alive) of one customer at each of ``times``, given the purchases made up to it.
+
+        At each time ``t`` the customer's summary is rebuilt from the purchases at or before
+        ``t`` (frequency = purchase times after the first, recency = last minus first purchase,
+        ``T`` = ``t`` minus the first purchase), and :meth:`p_alive` is evaluated on it: the
+        curve lifetimes draws with ``plot_history_alive``. Purchase times are counted once
+        each, so give one time per purchase period (as :func:`vipml.features.rfm_summary`
+        counts them).
+
+        Parameters
+        ----------
+        history : array_like
+            The customer's purchase times in the model's time unit (e.g. weeks since some
+            origin; whole opportunities for BG/BB). The earliest is the first purchase.
+        times : array_like
+            Times at which to evaluate, on the same scale, none before the first purchase.
+
+        Returns
+        -------
+        pandas.Series
+            ``p_alive`` indexed by ``times`` (index name ``time``).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            Empty or non-finite ``history`` or ``times``, or a time before the first purchase.
+
+        References
+        ----------
+        As :meth:`p_alive`; lifetimes' ``calculate_alive_path``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from vipml.ltv import BetaGeo
+        >>> rfm = pd.DataFrame({"frequency": [0.0, 1.0, 2.0, 5.0, 3.0],
+        ...                     "recency": [0.0, 10.0, 25.0, 36.0, 5.0],
+        ...                     "T": [30.0, 38.0, 30.0, 39.0, 39.0]})
+        >>> bg = BetaGeo(penalizer=0.01).fit(rfm)
+        >>> bg.p_alive_path([0.0, 2.0, 5.0], times=[0.0, 3.0, 10.0, 30.0]).round(2).tolist()
+        [1.0, 0.73, 0.6, 0.13]
+        """
+        self._check_fitted()
+        summary = purchase_history(history, times, self._columns)
+        _, x, t_x, age = self._arrays(summary)
+        values = self._p_alive_at(self.params_, x, t_x, age)
+        return pd.Series(values, index=summary.index, name="p_alive")
 
     def median_time_to_next_purchase(self, rfm: Any) -> pd.Series:
         r"""Median time from ``T`` to the next purchase of a customer who is still alive.
@@ -642,7 +835,7 @@ class PurchaseModel(VipmlEstimator):
         """
         check_interval_arguments(level, n_draws)
         index, x, t_x, age = self._arrays(rfm)
-        h = check_horizon(horizon)
+        h = self._horizon(horizon)
         evaluate = type(self)._expected_purchases_at
         estimate = evaluate(self.params_, x, t_x, age, h)
         draws = self.sample_params(n_draws, random_state)

@@ -18,9 +18,12 @@ __all__ = ["as_rfm_frame", "check_weights", "fit_columns", "rfm_columns"]
 logger = logging.getLogger(__name__)
 
 _ID = "customer_id"
-_NON_NEGATIVE = ("frequency", "recency", "T")
+_NON_NEGATIVE = ("frequency", "recency", "T", "n_periods", "renewals")
 _N_SHOWN = 5
-_FIX_SUMMARY = "Build the summary with vipml.features.rfm_summary (lifetimes definitions)."
+_FIX_SUMMARY = (
+    "Build the summary with vipml.features.rfm_summary (lifetimes definitions), or "
+    "vipml.features.discrete_summary for BG/BB."
+)
 
 
 def _examples(index: pd.Index, mask: npt.NDArray[np.bool_]) -> str:
@@ -69,7 +72,8 @@ def as_rfm_frame(rfm: Any, required_columns: Sequence[str]) -> pd.DataFrame:
     rfm : DataFrame
         Summary with the required columns.
     required_columns : sequence of str
-        Columns to keep, among ``frequency``, ``recency``, ``T`` and ``monetary_value``.
+        Columns to keep, e.g. ``frequency``, ``recency``, ``T`` (or ``n_periods``) and
+        ``monetary_value``.
 
     Returns
     -------
@@ -80,8 +84,8 @@ def as_rfm_frame(rfm: Any, required_columns: Sequence[str]) -> pd.DataFrame:
     ------
     DataValidationError
         Not a frame; missing columns; non-numeric, NaN or infinite values; negative frequency,
-        recency or T; non-integer frequency; recency > T; recency > 0 with frequency 0; or no
-        rows. The message names the column, the number of rows, a few customer ids and the fix.
+        recency, T, n_periods or renewals; non-integer frequency; recency > T (or n_periods);
+        recency > 0 with frequency 0; or no rows. The message names the column, the number of rows, a few customer ids and the fix.
 
     Examples
     --------
@@ -172,14 +176,15 @@ def rfm_columns(
                 f"{_examples(index, bad)}, values {freq[bad][:_N_SHOWN].tolist()}). Frequency is "
                 f"the number of repeat purchase periods. {_FIX_SUMMARY}"
             )
-    if "recency" in values and "T" in values:
-        bad = values["recency"] > values["T"]
+    age = "T" if "T" in values else "n_periods"
+    if "recency" in values and age in values:
+        bad = values["recency"] > values[age]
         if bad.any():
             raise DataValidationError(
-                f"Column 'recency': {int(bad.sum())} rows have recency > T (customer ids "
-                f"{_examples(index, bad)}). Recency (first to last purchase) cannot exceed T "
-                "(first purchase to the cutoff): compute both at the same cutoff and in the "
-                f"same time unit. {_FIX_SUMMARY}"
+                f"Column 'recency': {int(bad.sum())} rows have recency > {age} (customer ids "
+                f"{_examples(index, bad)}). Recency (first to last purchase) cannot exceed "
+                f"{age} (first purchase to the cutoff): compute both at the same cutoff and in "
+                f"the same time unit. {_FIX_SUMMARY}"
             )
     if "recency" in values and "frequency" in values:
         bad = (values["frequency"] == 0) & (values["recency"] > 0)
