@@ -35,7 +35,7 @@ class VipmlEstimator(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return all(hasattr(self, name) for name in self._fitted_attributes)
 
-    def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # noqa: N803 - scikit-learn's signature
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         """scikit-learn's repr, followed once fitted by the customers and the estimates.
 
         ``BetaGeo(penalizer=0.01)`` before ``fit``;

@@ -74,11 +74,12 @@ def transactions(draw, *, returns=True, orders=None, mix=False):
 # ---- plain-pandas references -----------------------------------------------------------------
 
 
-def end_of(cutoff):
+def end_of(cutoff, freq="D"):
+    """The last instant a cutoff includes: a midnight is the whole day, unless periods are hours."""
     stamp = pd.Timestamp(cutoff)
     return (
         stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        if stamp == stamp.normalize()
+        if stamp == stamp.normalize() and freq != "H"
         else stamp
     )
 
@@ -116,7 +117,7 @@ def reference_periods(rows, freq, returns):
 
 
 def reference_cycle(tx, cutoff, window_days, freq, returns):
-    end = end_of(cutoff)
+    end = end_of(cutoff, freq)
     per_day = {"D": 1.0, "W": 7.0, "H": 1 / 24}[freq]
     rows = tx[tx["timestamp"] <= end]
     periods = reference_periods(rows, freq, returns)
@@ -179,8 +180,8 @@ def reference_mix(tx, cutoff):
     return frame[shares + [c for c in ("n_channels", "n_categories") if c in frame]]
 
 
-def has_purchase_by(tx, cutoff):
-    return bool((tx["timestamp"] <= end_of(cutoff)).any())
+def has_purchase_by(tx, cutoff, freq="D"):
+    return bool((tx["timestamp"] <= end_of(cutoff, freq)).any())
 
 
 def assert_same(result, expected):
@@ -223,7 +224,7 @@ def to_pandas(result):
 )
 def test_cycle_features_match_a_pandas_reference(tx, cutoff, freq, returns, window):
     expected = reference_cycle(tx, cutoff, window, freq, returns)
-    if not has_purchase_by(tx, cutoff):
+    if not has_purchase_by(tx, cutoff, freq):
         with pytest.raises(DataValidationError, match="before every transaction"):
             purchase_cycle_features(tx, cutoff, window=f"{window}D", freq=freq, returns=returns)
         return

@@ -89,9 +89,10 @@ def events(draw):
 # ---- plain-pandas references -----------------------------------------------------------------
 
 
-def end_of(cutoff):
+def end_of(cutoff, freq="D"):
+    """The last instant a cutoff includes: a midnight is the whole day, unless periods are hours."""
     stamp = pd.Timestamp(cutoff)
-    if stamp == stamp.normalize():
+    if stamp == stamp.normalize() and freq not in ("h", "H"):
         return stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return stamp
 
@@ -121,7 +122,7 @@ def reference_periods(rows, freq, returns):
 
 
 def reference_labels(tx, cutoff, horizon_days, freq, returns):
-    end = end_of(cutoff)
+    end = end_of(cutoff, freq)
     customers = reference_periods(tx[tx["timestamp"] <= end], freq, returns)["customer_id"]
     window = (tx["timestamp"] > end) & (tx["timestamp"] <= end + pd.Timedelta(days=horizon_days))
     future = reference_periods(tx[window], freq, returns).groupby("customer_id")["spend"]

@@ -228,12 +228,16 @@ def _parse_time(value: Any, name: str, example: str) -> pd.Timestamp:
     return stamp
 
 
-def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.datetime:
+def parse_cutoff(
+    cutoff: Any, *, tz_aware: bool, name: str = "cutoff", whole_day: bool = True
+) -> dt.datetime:
     """Turn a cutoff into the last instant it includes, as a naive UTC datetime.
 
     A cutoff given as a date (or a timestamp at exactly midnight) includes that whole day, as
     ``lifetimes`` does with ``freq="D"``: ``"1997-09-30"`` keeps every row of September 30th.
-    A cutoff with a time of day includes rows up to that instant.
+    A cutoff with a time of day includes rows up to that instant. With ``whole_day=False``
+    (purchases counted per hour or finer, see
+    :func:`vipml.features._periods.cutoff_end`) a midnight cutoff is that instant.
 
     Parameters
     ----------
@@ -243,6 +247,8 @@ def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.dat
         Whether the log's timestamps were time-zone aware (and are now UTC).
     name : str, default "cutoff"
         The argument's name in error messages.
+    whole_day : bool, default True
+        Whether a cutoff at midnight includes the day it starts.
 
     Returns
     -------
@@ -264,7 +270,7 @@ def parse_cutoff(cutoff: Any, *, tz_aware: bool, name: str = "cutoff") -> dt.dat
                 "Pass a naive cutoff, or localise the timestamps first."
             )
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    if stamp == stamp.normalize():
+    if whole_day and stamp == stamp.normalize():
         stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return stamp.floor("us").to_pydatetime()
 

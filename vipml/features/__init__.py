@@ -1,6 +1,7 @@
 """Per-customer feature tables computed at an explicit cutoff."""
 
 from vipml.features.cycle import purchase_cycle_features, transaction_mix_features
+from vipml.features.discrete import discrete_summary
 from vipml.features.engagement import engagement_features
 from vipml.features.omnichannel import OmnichannelReport, omnichannel_measures
 from vipml.features.rfm import (
@@ -17,6 +18,7 @@ __all__ = [
     "OmnichannelReport",
     "SegmentRule",
     "calibration_holdout",
+    "discrete_summary",
     "engagement_features",
     "labels_after",
     "omnichannel_measures",

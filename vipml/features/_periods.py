@@ -1,8 +1,10 @@
 """Purchase periods and time units: the portable arithmetic behind every feature builder.
 
 Timestamps become integer period numbers with expressions every narwhals backend runs
-(pandas through DuckDB, polars, DuckDB, Spark). No 30-day months are hidden anywhere: hours,
-days and weeks convert into one another exactly, calendar months only into months.
+(pandas through DuckDB, polars, DuckDB, Spark). No 30-day months are hidden anywhere: seconds,
+minutes, hours, days and weeks convert into one another exactly, calendar months, quarters and
+years only into one another. Public functions accept pandas' spellings of the periods
+(:data:`FREQ_ALIASES`) and turn them into canonical codes with :func:`canonical_freq`.
 """
 
 from __future__ import annotations
@@ -12,34 +14,129 @@ from typing import Any, Literal
 
 import narwhals.stable.v2 as nw
 
+from vipml.data.validate import parse_cutoff
 from vipml.errors import DataValidationError
 
 __all__ = [
     "EPOCH",
+    "FREQ_ALIASES",
     "Freq",
     "calendar_arithmetic",
+    "canonical_freq",
     "civil_days",
+    "cutoff_instant",
     "day_number",
     "period_number",
     "period_of",
     "time_scale",
 ]
 
-Freq = Literal["H", "D", "W", "M"]
+#: Canonical period codes: seconds, minutes, hours, days, Monday-to-Sunday weeks, calendar
+#: months, quarters and years.
+Freq = Literal["s", "min", "H", "D", "W", "M", "Q", "Y"]
+
+#: Every accepted spelling of a period, as pandas spells it today (period aliases such as
+#: ``"h"``, ``"M"``, ``"Y"`` and offset aliases such as ``"ME"``, ``"QE"``, ``"YE"``), plus the
+#: legacy upper-case ``"H"``, mapped to its canonical code. Month, quarter and year periods are
+#: calendar periods whatever the anchor (``"MS"`` and ``"ME"`` count the same months).
+FREQ_ALIASES: dict[str, str] = {
+    "s": "s",
+    "min": "min",
+    "h": "H",
+    "H": "H",
+    "D": "D",
+    "W": "W",
+    "W-SUN": "W",
+    "M": "M",
+    "ME": "M",
+    "MS": "M",
+    "Q": "Q",
+    "QE": "Q",
+    "QS": "Q",
+    "Q-DEC": "Q",
+    "QE-DEC": "Q",
+    "QS-JAN": "Q",
+    "Y": "Y",
+    "YE": "Y",
+    "YS": "Y",
+    "Y-DEC": "Y",
+    "YE-DEC": "Y",
+    "YS-JAN": "Y",
+}
 
 EPOCH = dt.datetime(1970, 1, 1)
-_SECONDS_PER_PERIOD = {"H": 3600, "D": 86400}
-_DAYS_PER_UNIT = {"H": 1 / 24, "D": 1.0, "W": 7.0}
+_SECONDS_PER_PERIOD = {"s": 1, "min": 60, "H": 3600, "D": 86400}
+_DAYS_PER_UNIT = {"s": 1 / 86400, "min": 1 / 1440, "H": 1 / 24, "D": 1.0, "W": 7.0}
+_MONTHS_PER_UNIT = {"M": 1, "Q": 3, "Y": 12}
+#: Periods shorter than a day: a cutoff at midnight is that instant, not the whole day.
+SUB_DAILY = frozenset({"s", "min", "H"})
 # 1970-01-01 is a Thursday; pandas' weekly periods ("W" = "W-SUN") run Monday to Sunday.
 _WEEK_SHIFT_DAYS = 3
+_SPELLINGS = (
+    "'s' (seconds), 'min' (minutes), 'h' (hours), 'D' (days), 'W' (weeks, Monday to Sunday), "
+    "'M' or 'ME' (calendar months), 'Q' or 'QE' (quarters), 'Y' or 'YE' (years)"
+)
 
 
-def _check_freq(freq: str, argument: str = "freq") -> None:
-    if freq not in ("H", "D", "W", "M"):
-        raise DataValidationError(
-            f"{argument}={freq!r} is not supported; use 'H' (hours), 'D' (days), 'W' (weeks, "
-            "Monday to Sunday) or 'M' (calendar months)."
+def canonical_freq(
+    freq: Any, argument: str = "freq", allowed: tuple[str, ...] | None = None
+) -> Freq:
+    """The canonical code of a period alias (``"h"`` -> ``"H"``, ``"ME"`` -> ``"M"``, ...).
+
+    Parameters
+    ----------
+    freq : str
+        A period alias (see :data:`FREQ_ALIASES`).
+    argument : str, default "freq"
+        The argument's name, for the error message.
+    allowed : tuple of str, optional
+        Canonical codes the caller supports (all by default).
+
+    Returns
+    -------
+    str
+        The canonical code.
+
+    Raises
+    ------
+    DataValidationError
+        Unknown alias, or a period the caller does not support.
+
+    Examples
+    --------
+    >>> canonical_freq("h"), canonical_freq("ME"), canonical_freq("YE")
+    ('H', 'M', 'Y')
+    """
+    code = FREQ_ALIASES.get(freq) if isinstance(freq, str) else None
+    if code is None or (allowed is not None and code not in allowed):
+        supported = _SPELLINGS if allowed is None else ", ".join(repr(c) for c in allowed)
+        hint = (
+            " Weeks ending on another day than Sunday are not supported."
+            if isinstance(freq, str) and freq.upper().startswith("W-")
+            else ""
         )
+        raise DataValidationError(f"{argument}={freq!r} is not supported; use {supported}.{hint}")
+    return code  # type: ignore[return-value]
+
+
+def cutoff_instant(cutoff: Any, *, tz_aware: bool, freq: str, name: str = "cutoff") -> dt.datetime:
+    """The last instant a cutoff includes, for purchases counted per ``freq`` period.
+
+    As :func:`vipml.data.validate.parse_cutoff`: a cutoff with a time of day is that instant,
+    and with daily or longer periods a date (or a timestamp at exactly midnight) includes its
+    whole day. With periods shorter than a day (``"s"``, ``"min"``, ``"H"``) a midnight cutoff
+    is the instant midnight, as in ``lifetimes``, whose observation end is the period holding
+    that instant: ``"2024-01-29"`` with hourly periods ends at 2024-01-29 00:00, and ``T`` is
+    counted to the hour that starts then.
+
+    Examples
+    --------
+    >>> cutoff_instant("2024-01-29", tz_aware=False, freq="D")
+    datetime.datetime(2024, 1, 29, 23, 59, 59, 999999)
+    >>> cutoff_instant("2024-01-29", tz_aware=False, freq="H")
+    datetime.datetime(2024, 1, 29, 0, 0)
+    """
+    return parse_cutoff(cutoff, tz_aware=tz_aware, name=name, whole_day=freq not in SUB_DAILY)
 
 
 def calendar_arithmetic(frame: Any) -> bool:
@@ -87,25 +184,27 @@ def day_number(column: str = "timestamp", *, calendar: bool = False) -> Any:
 def period_number(freq: Freq, column: str = "timestamp", *, calendar: bool = False) -> Any:
     """Expression: the integer purchase period of a timestamp column.
 
-    Periods are those of pandas' ``to_period(freq)`` (and so of ``lifetimes``): calendar hours,
-    days, Monday-to-Sunday weeks and calendar months. ``calendar=True`` derives them from
-    calendar fields, for engines without duration arithmetic (see :func:`calendar_arithmetic`).
+    Periods are those of pandas' ``to_period(freq)`` (and so of ``lifetimes``): calendar
+    seconds, minutes, hours, days, Monday-to-Sunday weeks, months, quarters and years.
+    ``calendar=True`` derives them from calendar fields, for engines without duration
+    arithmetic (see :func:`calendar_arithmetic`).
     """
-    _check_freq(freq)
+    freq = canonical_freq(freq)
     if freq == "D":
         return day_number(column, calendar=calendar)
-    if freq == "H":
-        return seconds_since_epoch(column, calendar=calendar) // 3600
+    if freq in _SECONDS_PER_PERIOD:
+        return seconds_since_epoch(column, calendar=calendar) // _SECONDS_PER_PERIOD[freq]
     if freq == "W":
         return (day_number(column, calendar=calendar) + _WEEK_SHIFT_DAYS) // 7
-    return (nw.col(column).dt.year() - 1970) * 12 + nw.col(column).dt.month() - 1
+    months = (nw.col(column).dt.year() - 1970) * 12 + nw.col(column).dt.month() - 1
+    return months // _MONTHS_PER_UNIT[freq]
 
 
 def period_of(moment: dt.datetime, freq: Freq) -> int:
     """The period number of one instant, computed exactly like :func:`period_number`."""
-    _check_freq(freq)
-    if freq == "M":
-        return (moment.year - 1970) * 12 + moment.month - 1
+    freq = canonical_freq(freq)
+    if freq in _MONTHS_PER_UNIT:
+        return ((moment.year - 1970) * 12 + moment.month - 1) // _MONTHS_PER_UNIT[freq]
     seconds = (moment - EPOCH) // dt.timedelta(seconds=1)
     if freq in _SECONDS_PER_PERIOD:
         return seconds // _SECONDS_PER_PERIOD[freq]
@@ -115,17 +214,27 @@ def period_of(moment: dt.datetime, freq: Freq) -> int:
 def time_scale(freq: Freq, time_unit: str | None) -> float:
     """Length of one ``freq`` period in ``time_unit``; refuses conversions with no exact ratio.
 
+    Seconds, minutes, hours, days and weeks convert into one another, and months, quarters
+    and years into one another; a calendar period never converts into days (months differ in
+    length).
+
     >>> time_scale("D", "W")
     0.14285714285714285
+    >>> time_scale("Q", "M")
+    3.0
     """
-    _check_freq(freq)
-    if time_unit is None or time_unit == freq:
+    freq = canonical_freq(freq)
+    if time_unit is None:
         return 1.0
-    _check_freq(time_unit, "time_unit")
-    if "M" in (freq, time_unit):
+    time_unit = canonical_freq(time_unit, "time_unit")
+    if time_unit == freq:
+        return 1.0
+    if (freq in _MONTHS_PER_UNIT) != (time_unit in _MONTHS_PER_UNIT):
         raise DataValidationError(
             f"freq={freq!r} and time_unit={time_unit!r} have no exact ratio (months differ in "
-            "length). Count and measure in months together (freq='M', time_unit='M'), or use "
-            "hours, days and weeks."
+            "length). Count and measure calendar periods together (months, quarters, years), "
+            "or use seconds, minutes, hours, days and weeks."
         )
+    if freq in _MONTHS_PER_UNIT:
+        return _MONTHS_PER_UNIT[freq] / _MONTHS_PER_UNIT[time_unit]
     return _DAYS_PER_UNIT[freq] / _DAYS_PER_UNIT[time_unit]

@@ -32,7 +32,14 @@ from vipml.data.validate import (
     to_native_result,
 )
 from vipml.errors import DataValidationError, DataWarning
-from vipml.features._periods import EPOCH, Freq, period_of, time_scale
+from vipml.features._periods import (
+    EPOCH,
+    Freq,
+    canonical_freq,
+    cutoff_instant,
+    period_of,
+    time_scale,
+)
 from vipml.features.rfm import (
     check_cutoff_after_first,
     micro_sum,
@@ -234,18 +241,18 @@ def scan_once(log: PreparedLog, until: dt.datetime | None = None) -> PreparedLog
 
 
 def days_per_period(freq: Freq) -> float:
-    """Length of one purchase period in days; months are refused (they differ in length)."""
-    if freq == "M":
+    """Length of one purchase period in days; calendar periods are refused (months differ)."""
+    if freq in ("M", "Q", "Y"):
         raise DataValidationError(
-            "freq='M': purchase-cycle features are measured in days, and calendar months "
-            "have no fixed length in days. Count purchases per day ('D'), week ('W') or hour "
-            "('H') for these features."
+            f"freq={freq!r}: purchase-cycle features are measured in days, and calendar "
+            "months, quarters and years have no fixed length in days. Count purchases per day "
+            "('D'), week ('W') or hour ('h') for these features."
         )
     return time_scale(freq, "D")
 
 
 #: Length of one purchase period in days as an exact fraction (numerator, denominator).
-_DAYS_PER_PERIOD = {"H": (1, 24), "D": (1, 1), "W": (7, 1)}
+_DAYS_PER_PERIOD = {"s": (1, 86400), "min": (1, 1440), "H": (1, 24), "D": (1, 1), "W": (7, 1)}
 
 
 def _gap_statistics(n: Any, total: Any, squares: Any, freq: Freq) -> tuple[Any, Any]:
@@ -378,7 +385,7 @@ def purchase_cycle_features(
     cutoff: Any,
     *,
     window: Any = "90D",
-    freq: Freq = "D",
+    freq: str = "D",
     columns: Columns | None = None,
     returns: ReturnsPolicy = "net",
 ) -> Any:
@@ -393,13 +400,16 @@ def purchase_cycle_features(
     transactions : DataFrame-like
         Transaction log (pandas, polars eager or lazy, pyarrow, DuckDB relation, ...).
     cutoff : str, date or datetime
-        Only rows at or before the cutoff are used; a date includes its whole day.
+        Only rows at or before the cutoff are used; a date includes its whole day (with
+        periods shorter than a day, a date is the instant midnight, as in
+        :func:`~vipml.features.rfm_summary`).
     window : str or timedelta, default "90D"
         Length of the recent window ``(cutoff - window, cutoff]``; the previous window is
         ``(cutoff - 2 window, cutoff - window]``. A unit is required (``"90D"``, ``"13W"``).
-    freq : {"H", "D", "W"}, default "D"
-        Period in which purchases are counted. Calendar months are refused: the features are
-        in days.
+    freq : str, default "D"
+        Period in which purchases are counted: ``"s"``, ``"min"``, ``"h"``, ``"D"`` or ``"W"``
+        (pandas' spellings). Calendar months, quarters and years are refused: the features
+        are in days.
     columns : Columns, optional
         Names of the caller's columns.
     returns : {"net", "exclude", "error"}, default "net"
@@ -468,10 +478,11 @@ def purchase_cycle_features(
     >>> cycle["return_share"].round(4).tolist()
     [0.1143, 0.0]
     """
+    freq = canonical_freq(freq)
     log = prepare_transactions(transactions, columns, returns=returns)
     span = parse_duration(window, "window")
     days_per_period(freq)
-    cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
+    cutoff_end = cutoff_instant(cutoff, tz_aware=log.tz_aware, freq=freq)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
     log = scan_once(log, cutoff_end)
     return to_native_result(cycle_frame(log, cutoff_end, span, freq, returns), log.kind)

@@ -79,7 +79,14 @@ from vipml.data.validate import (
     prepare_transactions,
 )
 from vipml.errors import DataValidationError, DataWarning
-from vipml.features._periods import EPOCH, Freq, period_of, time_scale
+from vipml.features._periods import (
+    EPOCH,
+    SUB_DAILY,
+    Freq,
+    canonical_freq,
+    period_of,
+    time_scale,
+)
 from vipml.features.cycle import (
     _DAYS_PER_PERIOD,
     CYCLE_COLUMNS,
@@ -120,6 +127,10 @@ _RETURNS_POLICIES = ("net", "exclude", "error")
 _TRANSACTION_FIELDS = ("order_id", "channel", "category", "quantity")
 
 
+#: Purchase periods an online state counts in (pandas' spellings are accepted, e.g. "h").
+_ONLINE_FREQS = ("H", "D", "W", "M")
+
+
 class LateEventError(DataValidationError):
     """A row is older than what a customer's online state retains; it was not applied."""
 
@@ -130,9 +141,10 @@ class OnlineConfig:
 
     Parameters
     ----------
-    freq : {"H", "D", "W", "M"}, default "D"
-        Purchase period, as in :func:`~vipml.features.rfm_summary` (cycle features refuse "M").
-    time_unit : {"H", "D", "W", "M"} or None, default "W"
+    freq : {"h", "D", "W", "M"}, default "D"
+        Purchase period, as in :func:`~vipml.features.rfm_summary` (cycle features refuse "M";
+        pandas' other spellings such as "H" or "ME" are accepted and stored canonically).
+    time_unit : {"h", "D", "W", "M"} or None, default "W"
         Unit of ``recency`` and ``T`` (None: ``freq``).
     window : str or timedelta, default "90D"
         Window of the purchase-cycle momentum features.
@@ -161,6 +173,10 @@ class OnlineConfig:
     scale: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "freq", canonical_freq(self.freq, allowed=_ONLINE_FREQS))
+        if self.time_unit is not None:
+            unit = canonical_freq(self.time_unit, "time_unit", allowed=_ONLINE_FREQS)
+            object.__setattr__(self, "time_unit", unit)
         if self.returns not in _RETURNS_POLICIES:
             raise ValueError(f"returns must be one of {_RETURNS_POLICIES}, got {self.returns!r}.")
         scale = time_scale(self.freq, self.time_unit)
@@ -215,20 +231,30 @@ def _microseconds(value: Any, name: str) -> int:
     return stamp.value // 1000
 
 
-def _instant(at: Any) -> int:
-    """Microseconds of the last instant a cutoff-like ``at`` includes (see ``parse_cutoff``)."""
+def _instant(at: Any, *, whole_day: bool = True) -> int:
+    """Microseconds of the last instant a cutoff-like ``at`` includes (see ``parse_cutoff``).
+
+    ``whole_day=False`` (purchases counted per hour or finer) reads a midnight as that instant.
+    """
     if isinstance(at, pd.Timestamp) and at is not pd.NaT:
         # The common case when streaming, without parse_cutoff's string handling.
         if at.tzinfo is not None:
             at = at.tz_convert("UTC").tz_localize(None)
         nanoseconds = at.value
-        end_of_day = (_US_PER_DAY - 1) if nanoseconds % (_US_PER_DAY * 1000) == 0 else 0
+        midnight = nanoseconds % (_US_PER_DAY * 1000) == 0
+        end_of_day = (_US_PER_DAY - 1) if midnight and whole_day else 0
         return nanoseconds // 1000 + end_of_day
     try:
         aware = pd.Timestamp(at).tzinfo is not None
     except (TypeError, ValueError):
         aware = False  # parse_cutoff says what is wrong
-    return (parse_cutoff(at, tz_aware=aware, name="at") - EPOCH) // _US
+    end = parse_cutoff(at, tz_aware=aware, name="at", whole_day=whole_day)
+    return (end - EPOCH) // _US
+
+
+def _purchase_instant(at: Any, config: OnlineConfig) -> int:
+    """``at`` read as the batch purchase builders read a cutoff with ``config.freq``."""
+    return _instant(at, whole_day=config.freq not in SUB_DAILY)
 
 
 def _as_datetime(us: int) -> dt.datetime:
@@ -811,8 +837,9 @@ class CustomerState:
             ``at`` before the state's latest row.
         """
         at_us = _instant(at)
-        self._check_at(at_us)
-        features = self._purchase_features(at_us, cycle=self.config.freq != "M") or {}
+        purchases_at = _purchase_instant(at, self.config)
+        self._check_at(min(at_us, purchases_at))
+        features = self._purchase_features(purchases_at, cycle=self.config.freq != "M") or {}
         if layout is not None:
             features.update(self._engagement_features(at_us, layout) or {})
         return features
@@ -1060,11 +1087,17 @@ def _table(
     columns: list[str],
     integers: set[str],
     evaluate: Any,
+    *,
+    purchases: bool,
 ) -> pd.DataFrame:
-    at_us = _instant(at)
     values = list(states.values() if isinstance(states, Mapping) else states)
     rows: dict[Any, dict[str, Any]] = {}
+    instants: dict[bool, int] = {}  # whole_day -> microseconds
     for state in values:
+        whole_day = not purchases or state.config.freq not in SUB_DAILY
+        if whole_day not in instants:
+            instants[whole_day] = _instant(at, whole_day=whole_day)
+        at_us = instants[whole_day]
         state._check_at(at_us)
         row = evaluate(state, at_us)
         if row is not None:
@@ -1095,6 +1128,7 @@ def rfm_table(
         list(RFM_COLUMNS),
         set(),
         lambda state, at_us: state._purchase_features(at_us, cycle=False),
+        purchases=True,
     )
 
 
@@ -1119,6 +1153,7 @@ def cycle_table(
         list(CYCLE_COLUMNS),
         integers,
         lambda state, at_us: state._purchase_features(at_us),
+        purchases=True,
     )
 
 
@@ -1148,4 +1183,5 @@ def engagement_table(
         layout.columns,
         set(layout.count_columns),
         lambda state, at_us: state._engagement_features(at_us, layout),
+        purchases=False,
     )

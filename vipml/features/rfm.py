@@ -15,7 +15,6 @@ from vipml.data.columns import Columns
 from vipml.data.validate import (
     PreparedLog,
     ReturnsPolicy,
-    parse_cutoff,
     prepare_transactions,
     to_native_result,
 )
@@ -23,6 +22,8 @@ from vipml.errors import DataValidationError
 from vipml.features._periods import (
     Freq,
     calendar_arithmetic,
+    canonical_freq,
+    cutoff_instant,
     period_number,
     period_of,
     time_scale,
@@ -179,8 +180,8 @@ def rfm_summary(
     transactions: Any,
     cutoff: Any,
     *,
-    freq: Freq = "D",
-    time_unit: Freq | None = None,
+    freq: str = "D",
+    time_unit: str | None = None,
     columns: Columns | None = None,
     returns: ReturnsPolicy = "net",
     check_duplicates: bool = True,
@@ -204,12 +205,18 @@ def rfm_summary(
     transactions : DataFrame-like
         Transaction log (pandas, polars, pyarrow, DuckDB relation, ...).
     cutoff : str, date or datetime
-        Only rows at or before the cutoff are used; a date includes its whole day.
-    freq : {"H", "D", "W", "M"}, default "D"
-        Period in which purchases are counted (hour, day, Monday-Sunday week, month).
-    time_unit : {"H", "D", "W", "M"}, optional
-        Unit of ``recency`` and ``T`` (default: ``freq``). Days convert to weeks exactly
-        (days / 7, as in the papers); months convert only to months.
+        Only rows at or before the cutoff are used. With daily or longer periods a date
+        includes its whole day; with periods shorter than a day a date (or midnight) is the
+        instant midnight, as in ``lifetimes`` (see
+        :func:`~vipml.features._periods.cutoff_instant`).
+    freq : str, default "D"
+        Period in which purchases are counted, spelled as pandas spells periods today:
+        ``"s"``, ``"min"``, ``"h"`` (or ``"H"``), ``"D"``, ``"W"`` (Monday-Sunday weeks),
+        ``"M"``/``"ME"`` (calendar months), ``"Q"``/``"QE"``, ``"Y"``/``"YE"``.
+    time_unit : str, optional
+        Unit of ``recency`` and ``T`` (default: ``freq``), spelled like ``freq``. Seconds,
+        minutes, hours, days and weeks convert into one another exactly (days / 7 = weeks, as
+        in the papers); months, quarters and years only into one another.
     columns : Columns, optional
         Names of the caller's columns.
     returns : {"net", "exclude", "error"}, default "net"
@@ -250,11 +257,12 @@ def rfm_summary(
     a                  2.0      2.0  4.000000            30.0
     b                  0.0      0.0  2.714286             0.0
     """
+    freq, time_unit = canonical_freq(freq), canonical_freq(time_unit or freq, "time_unit")
     log = prepare_transactions(
         transactions, columns, returns=returns, check_duplicates=check_duplicates
     )
     scale = time_scale(freq, time_unit)
-    cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
+    cutoff_end = cutoff_instant(cutoff, tz_aware=log.tz_aware, freq=freq)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
     periods = purchase_periods(log, cutoff_end, freq, returns)
     summary = summarise_periods(periods, period_of(cutoff_end, freq), scale)

@@ -20,7 +20,7 @@ from vipml.data.validate import (
     to_native_result,
 )
 from vipml.errors import DataValidationError
-from vipml.features._periods import Freq, period_of, time_scale
+from vipml.features._periods import Freq, canonical_freq, cutoff_instant, period_of, time_scale
 from vipml.features.cycle import (
     CYCLE_COLUMNS,
     cycle_frame,
@@ -55,8 +55,8 @@ def calibration_holdout(
     calibration_end: Any,
     observation_end: Any,
     *,
-    freq: Freq = "D",
-    time_unit: Freq | None = None,
+    freq: str = "D",
+    time_unit: str | None = None,
     columns: Columns | None = None,
     returns: ReturnsPolicy = "net",
 ) -> Any:
@@ -113,10 +113,15 @@ def calibration_holdout(
     1                      1.0                1.0               7.0
     2                      0.0                0.0               7.0
     """
+    freq, time_unit = canonical_freq(freq), canonical_freq(time_unit or freq, "time_unit")
     log = prepare_transactions(transactions, columns, returns=returns)
     scale = time_scale(freq, time_unit)
-    calibration_stop = parse_cutoff(calibration_end, tz_aware=log.tz_aware, name="calibration_end")
-    observation_stop = parse_cutoff(observation_end, tz_aware=log.tz_aware, name="observation_end")
+    calibration_stop = cutoff_instant(
+        calibration_end, tz_aware=log.tz_aware, freq=freq, name="calibration_end"
+    )
+    observation_stop = cutoff_instant(
+        observation_end, tz_aware=log.tz_aware, freq=freq, name="observation_end"
+    )
     if observation_stop <= calibration_stop:
         raise DataValidationError(
             f"observation_end={observation_end!r} must be after calibration_end="
@@ -221,7 +226,7 @@ def labels_after(
     cutoff: Any,
     horizon: Any,
     *,
-    freq: Freq = "D",
+    freq: str = "D",
     columns: Columns | None = None,
     returns: ReturnsPolicy = "net",
 ) -> Any:
@@ -279,9 +284,10 @@ def labels_after(
     1                         1         8.0    False
     2                         0         0.0     True
     """
+    freq = canonical_freq(freq)
     log = prepare_transactions(transactions, columns, returns=returns)
     span = parse_duration(horizon, "horizon")
-    cutoff_end = parse_cutoff(cutoff, tz_aware=log.tz_aware)
+    cutoff_end = cutoff_instant(cutoff, tz_aware=log.tz_aware, freq=freq)
     check_cutoff_after_first(log, cutoff_end, "cutoff")
     check_labels_complete(log, cutoff, cutoff_end, span)
     log = scan_once(log, cutoff_end + span)
@@ -292,7 +298,9 @@ def labels_after(
     return to_native_result(labels.select("customer_id", *LABEL_COLUMNS), log.kind)
 
 
-def _parse_cutoffs(cutoffs: Any, tz_aware: bool) -> list[tuple[Any, pd.Timestamp, dt.datetime]]:
+def _parse_cutoffs(
+    cutoffs: Any, tz_aware: bool, freq: str
+) -> list[tuple[Any, pd.Timestamp, dt.datetime]]:
     """Each cutoff: as given, as a naive timestamp (UTC when aware), as its last instant."""
     if isinstance(cutoffs, str) or not isinstance(cutoffs, Sequence | pd.Index | pd.Series):
         raise DataValidationError(
@@ -302,7 +310,7 @@ def _parse_cutoffs(cutoffs: Any, tz_aware: bool) -> list[tuple[Any, pd.Timestamp
         raise DataValidationError("cutoffs is empty: pass at least one cutoff date.")
     parsed = []
     for cutoff in cutoffs:
-        end = parse_cutoff(cutoff, tz_aware=tz_aware, name="cutoffs")
+        end = cutoff_instant(cutoff, tz_aware=tz_aware, freq=freq, name="cutoffs")
         stamp = pd.Timestamp(cutoff)
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
@@ -393,8 +401,8 @@ def training_snapshots(
     *,
     cutoffs: Sequence[Any],
     horizon: Any,
-    freq: Freq = "D",
-    time_unit: Freq = "D",
+    freq: str = "D",
+    time_unit: str = "D",
     window: Any = "90D",
     engagement_windows: Sequence[Any] = ("7D", "30D", "90D"),
     columns: Columns | None = None,
@@ -478,13 +486,14 @@ def training_snapshots(
     >>> snaps["days_since_last_purchase"].tolist()
     [1.0, 1.0, 9.0]
     """
+    freq, time_unit = canonical_freq(freq), canonical_freq(time_unit, "time_unit")
     log = prepare_transactions(transactions, columns, returns=returns)
     span = parse_duration(horizon, "horizon")
     cycle_window = parse_duration(window, "window")
     windows = parse_windows(engagement_windows)
     scale = time_scale(freq, time_unit)
     days_per_period(freq)
-    parsed = _parse_cutoffs(cutoffs, log.tz_aware)
+    parsed = _parse_cutoffs(cutoffs, log.tz_aware, freq)
     check_cutoff_after_first(log, parsed[0][2], "cutoffs")
     last_given, _, last_end = parsed[-1]
     check_labels_complete(log, last_given, last_end, span)

@@ -613,7 +613,9 @@ class PurchaseModel(VipmlEstimator):
         zero = np.zeros(1)
         values = np.array(
             [
-                self._probability_of_purchases_at(self.params_, zero, zero, zero, int(n), float(t))[0]
+                self._probability_of_purchases_at(self.params_, zero, zero, zero, int(n), float(t))[
+                    0
+                ]
                 for t in times
             ]
         )

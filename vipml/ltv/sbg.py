@@ -52,7 +52,9 @@ def _floats(*arrays: Any) -> list[FloatArray]:
     return [np.asarray(a, dtype=np.float64) for a in arrays]
 
 
-def sbg_loglik(params: Sequence[float], renewals: npt.ArrayLike, churned: npt.ArrayLike) -> FloatArray:
+def sbg_loglik(
+    params: Sequence[float], renewals: npt.ArrayLike, churned: npt.ArrayLike
+) -> FloatArray:
     r"""sBG log-likelihood of each customer.
 
     A customer who cancelled after ``m`` renewals has lifetime ``T = m + 1`` periods, with
@@ -551,7 +553,9 @@ class ShiftedBetaGeometric(VipmlEstimator):
         index, m, churned = self._contracts(contracts)
         alpha, beta = self.params_["alpha"], self.params_["beta"]
         stay = np.exp(log_survival(alpha, beta + m, float(renewals_ahead)))
-        return pd.Series(np.where(churned > 0, 0.0, stay), index=index, name="probability_of_renewal")
+        return pd.Series(
+            np.where(churned > 0, 0.0, stay), index=index, name="probability_of_renewal"
+        )
 
     def expected_renewals(self, contracts: Any, horizon: int) -> pd.Series:
         """Expected number of renewals each customer makes at the next ``horizon`` renewal dates.
