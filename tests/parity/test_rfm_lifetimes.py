@@ -89,3 +89,43 @@ def test_holdout_frequency_equals_lifetimes_on_raw_rows(master):
         theirs.loc[same, "monetary_value_holdout"],
         atol=1e-9,
     )
+
+
+def _hourly_log() -> pd.DataFrame:
+    """Purchases at all hours, some on the cutoff day itself (after its midnight)."""
+    rng = np.random.default_rng(7)
+    n = 400
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 40 * 24 * 60, n), "min")
+    return pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 60, n),
+            "timestamp": stamps,
+            "amount": rng.gamma(2.0, 10.0, n).round(2),
+        }
+    )
+
+
+@pytest.mark.parametrize("cutoff", ["2024-01-29", pd.Timestamp("2024-01-29"), "2024-02-03 00:00"])
+@pytest.mark.parametrize(("freq", "time_unit"), [("h", "h"), ("H", "D"), ("s", "h")])
+def test_sub_daily_summary_with_a_midnight_cutoff_equals_lifetimes(cutoff, freq, time_unit):
+    """A midnight cutoff with hourly (or finer) periods is the instant midnight, as in lifetimes.
+
+    Before, vipml read it as the whole day and measured T 23 hours (for seconds 86,399 seconds)
+    further than lifetimes. lifetimes also keeps the rows of the period that starts at
+    midnight (00:00-00:59 for hours); the log is built without rows in that hour, where
+    vipml (rows after the cutoff never count) and lifetimes must differ.
+    """
+    tx = _hourly_log()
+    tx = tx[~((tx["timestamp"].dt.hour == 0) & tx["timestamp"].dt.minute.between(0, 59))]
+    per = {"h": 1.0, "H": 1.0, "D": 24.0, "s": 1 / 3600}
+    theirs = summary_data_from_transaction_data(
+        tx,
+        "customer_id",
+        "timestamp",
+        "amount",
+        observation_period_end=cutoff,
+        freq={"H": "h"}.get(freq, freq),
+    )
+    theirs[["recency", "T"]] *= per[{"H": "h"}.get(freq, freq)] / per[time_unit]
+    ours = rfm_summary(tx, cutoff, freq=freq, time_unit=time_unit)
+    _assert_parity(ours, theirs)

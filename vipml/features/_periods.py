@@ -136,7 +136,8 @@ def cutoff_instant(cutoff: Any, *, tz_aware: bool, freq: str, name: str = "cutof
     >>> cutoff_instant("2024-01-29", tz_aware=False, freq="H")
     datetime.datetime(2024, 1, 29, 0, 0)
     """
-    return parse_cutoff(cutoff, tz_aware=tz_aware, name=name, whole_day=freq not in SUB_DAILY)
+    whole_day = canonical_freq(freq) not in SUB_DAILY
+    return parse_cutoff(cutoff, tz_aware=tz_aware, name=name, whole_day=whole_day)
 
 
 def calendar_arithmetic(frame: Any) -> bool:
