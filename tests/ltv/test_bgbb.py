@@ -51,7 +51,10 @@ def _direct_loglik(params, x, t_x, n):
     total = np.exp(betaln(a + x, b + n - x) - betaln(a, b) + betaln(g, d + n) - betaln(g, d))
     for i in range(int(n - t_x)):
         total += np.exp(
-            betaln(a + x, b + t_x - x + i) - betaln(a, b) + betaln(g + 1, d + t_x + i) - betaln(g, d)
+            betaln(a + x, b + t_x - x + i)
+            - betaln(a, b)
+            + betaln(g + 1, d + t_x + i)
+            - betaln(g, d)
         )
     return np.log(total)
 

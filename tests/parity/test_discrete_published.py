@@ -74,7 +74,9 @@ def test_bgbb_matches_lifetimes_fit(donations, bgbb):
     )
     names = list(BG_BB)
     np.testing.assert_allclose([bgbb.params_[k] for k in names], theirs.params_[names], rtol=1e-4)
-    np.testing.assert_allclose(bgbb.standard_errors_[names], theirs.standard_errors_[names], rtol=1e-3)
+    np.testing.assert_allclose(
+        bgbb.standard_errors_[names], theirs.standard_errors_[names], rtol=1e-3
+    )
 
 
 def test_bgbb_predictions_match_lifetimes_at_identical_parameters(donations):

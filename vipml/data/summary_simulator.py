@@ -87,7 +87,9 @@ def _ages(T: Any, n: int, discrete: bool) -> FloatArray:
     if age.ndim == 0:
         age = np.full(n, float(age))
     if age.shape != (n,):
-        raise ValueError(f"T must be a number or one value per customer ({n}), got shape {age.shape}.")
+        raise ValueError(
+            f"T must be a number or one value per customer ({n}), got shape {age.shape}."
+        )
     if not np.all(np.isfinite(age)) or np.any(age < 0):
         raise ValueError("T must be finite and >= 0 for every customer.")
     if discrete and np.any(age != np.round(age)):
