@@ -40,24 +40,88 @@ class _BGBBSums:
     r"""The BG/BB log-likelihood of many rows, and its gradient, in one pass over the gaps.
 
     Without the constant :math:`-\log B(\alpha,\beta) - \log B(\gamma,\delta)`, a customer's
-    likelihood is the log-sum-exp of the "alive at n" term
-    :math:`\log B(\alpha+x, \beta+n-x) + \log B(\gamma, \delta+n)` and of one "died after
-    opportunity :math:`t_x + i`" term per ``i < n - t_x``. Successive terms differ by four
-    logarithms, and their digamma derivatives by four reciprocals, so the terms are built by
-    recurrence, one vector step per ``i`` over the rows whose gap ``n - t_x`` exceeds ``i``
-    (rows are sorted by gap, so those rows are a prefix), and accumulated in a running
-    log-sum-exp: memory stays proportional to the number of rows.
+    likelihood is the "alive at n" term
+    :math:`B(\alpha+x, \beta+n-x)\, B(\gamma, \delta+n)` plus one "died after opportunity
+    :math:`t_x + i`" term per ``i < n - t_x``,
+    :math:`B(\alpha+x, \beta+t_x-x+i)\, B(\gamma+1, \delta+t_x+i)`. Those terms depend on the
+    customer only through ``(x, t_x)``, and each is the previous one times a ratio of four
+    linear factors, so smaller: they are summed once per distinct ``(x, t_x)`` pair, relative
+    to the first (largest) term, one vector step per ``i`` over the pairs still running
+    (sorted by their longest gap, they are a prefix), and each row reads the running sums when
+    ``i`` reaches its own gap ``n - t_x``. The digamma derivatives follow the same
+    recurrence (:math:`\psi(z+1) = \psi(z) + 1/z`). Memory stays proportional to the rows.
     """
 
     def __init__(self, frequency: FloatArray, recency: FloatArray, n_periods: FloatArray) -> None:
         x, t_x, n = _floats(frequency, recency, n_periods)
-        gap = n - t_x
-        self.order = np.argsort(-gap, kind="stable")
-        self.x, self.t_x, self.n = x[self.order], t_x[self.order], n[self.order]
-        gaps = gap[self.order]
-        self.max_gap = int(gaps[0]) if gaps.size else 0
-        # number of rows with gap > i, for i = 0 .. max_gap - 1 (a prefix of the sorted rows)
-        self.active = np.searchsorted(-gaps, -np.arange(self.max_gap), side="left")
+        self.x, self.t_x, self.n = x, t_x, n
+        gap = (n - t_x).astype(np.int64)
+        pair_codes, pair_keys = pd.factorize(pd.MultiIndex.from_arrays([x, t_x]), sort=False)
+        pair_x = pair_keys.get_level_values(0).to_numpy(dtype=np.float64)
+        pair_tx = pair_keys.get_level_values(1).to_numpy(dtype=np.float64)
+        longest = np.zeros(pair_x.size, dtype=np.int64)
+        np.maximum.at(longest, pair_codes, gap)
+        # pairs by longest gap, descending: those still summing at step i are a prefix
+        order = np.argsort(-longest, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        self.pair_x, self.pair_tx = pair_x[order], pair_tx[order]
+        self.row_pair = rank[pair_codes]
+        self.running = np.searchsorted(-longest[order], -np.arange(int(gap.max(initial=0))))
+        # rows by gap: those whose sum is complete after step i (gap == i + 1) are a block
+        self.row_order = np.argsort(gap, kind="stable")
+        sorted_gap = gap[self.row_order]
+        self.block = np.searchsorted(sorted_gap, np.arange(int(gap.max(initial=0)) + 2))
+        self.gap = gap
+
+    def _dead_sums(
+        self, alpha: float, beta: float, gamma: float, delta: float, gradient: bool
+    ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
+        """Per row: log of the first dead term, the sum of the terms over it, and, with
+        ``gradient``, the weighted sums of the four digamma derivatives."""
+        px, ptx = self.pair_x, self.pair_tx
+        first = betaln(alpha + px, beta + ptx - px) + betaln(gamma + 1.0, delta + ptx)
+        rows = self.x.size
+        total = np.zeros(rows)
+        sums = [np.zeros(rows) for _ in range(4)] if gradient else []
+        steps = self.running.size
+        if steps == 0:
+            return first[self.row_pair], total, sums
+        b = beta + ptx - px
+        ab = alpha + beta + ptx
+        d = delta + ptx
+        gd = gamma + delta + ptx + 1.0
+        weight = np.ones(px.size)
+        acc = np.zeros(px.size)
+        if gradient:
+            psi = [digamma(ab), digamma(b), digamma(gd), digamma(d)]  # ab, b, gd, d
+            acc_psi = [np.zeros(px.size) for _ in range(4)]
+        pair_of_row = self.row_pair[self.row_order]
+        for i in range(steps):
+            k = int(self.running[i])
+            if i > 0:
+                bk, abk, dk, gdk = b[:k], ab[:k], d[:k], gd[:k]
+                weight[:k] *= (bk * dk) / (abk * gdk)
+                if gradient:
+                    for values, z in zip(psi, (abk, bk, gdk, dk), strict=True):
+                        values[:k] += 1.0 / z
+                bk += 1.0
+                abk += 1.0
+                dk += 1.0
+                gdk += 1.0
+            w = weight[:k]
+            acc[:k] += w
+            if gradient:
+                for target, values in zip(acc_psi, psi, strict=True):
+                    target[:k] += w * values[:k]
+            done = slice(self.block[i + 1], self.block[i + 2])  # rows with gap == i + 1
+            pairs = pair_of_row[done]
+            rows_done = self.row_order[done]
+            total[rows_done] = acc[pairs]
+            if gradient:
+                for target, values in zip(sums, acc_psi, strict=True):
+                    target[rows_done] = values[pairs]
+        return first[self.row_pair], total, sums
 
     def evaluate(
         self, params: Sequence[float], *, gradient: bool
@@ -65,78 +129,46 @@ class _BGBBSums:
         """Per-row log-likelihood (input order) and, optionally, its gradient ``(rows, 4)``."""
         alpha, beta, gamma, delta = (float(p) for p in params)
         x, t_x, n = self.x, self.t_x, self.n
-        # the "alive at n" term starts the running log-sum-exp
-        top = betaln(alpha + x, beta + n - x) + betaln(gamma, delta + n)
-        total = np.ones_like(x)  # sum of exp(term - top)
-        if gradient:
-            grad = np.stack(
-                [
-                    digamma(alpha + x) - digamma(alpha + beta + n),
-                    digamma(beta + n - x) - digamma(alpha + beta + n),
-                    digamma(gamma) - digamma(gamma + delta + n),
-                    digamma(delta + n) - digamma(gamma + delta + n),
-                ],
-                axis=1,
-            )
-        if self.max_gap:
-            k = int(self.active[0])
-            xs, txs = x[:k], t_x[:k]
-            # i = 0: died right after the last purchase's opportunity
-            term = betaln(alpha + xs, beta + txs - xs) + betaln(gamma + 1.0, delta + txs)
-            if gradient:
-                psi_ab = digamma(alpha + beta + txs)
-                psi_b = digamma(beta + txs - xs)
-                psi_d = digamma(delta + txs)
-                psi_gd = digamma(gamma + delta + txs + 1.0)
-                psi_a = digamma(alpha + xs)
-                psi_g1 = float(digamma(gamma + 1.0))
-            for i in range(self.max_gap):
-                k = int(self.active[i])
-                if i > 0:
-                    term, shift = term[:k], i - 1.0
-                    txs, xs = t_x[:k], x[:k]
-                    b_step = beta + txs - xs + shift
-                    ab_step = alpha + beta + txs + shift
-                    d_step = delta + txs + shift
-                    gd_step = gamma + delta + txs + shift + 1.0
-                    term = term + np.log(b_step / ab_step) + np.log(d_step / gd_step)
-                    if gradient:
-                        psi_ab = psi_ab[:k] + 1.0 / ab_step
-                        psi_b = psi_b[:k] + 1.0 / b_step
-                        psi_d = psi_d[:k] + 1.0 / d_step
-                        psi_gd = psi_gd[:k] + 1.0 / gd_step
-                        psi_a = psi_a[:k]
-                head = top[:k]
-                larger = term > head
-                new_top = np.where(larger, term, head)
-                rescale = np.exp(head - new_top)
-                weight = np.exp(term - new_top)
-                total[:k] = total[:k] * rescale + weight
-                top[:k] = new_top
-                if gradient:
-                    term_grad = np.stack(
-                        [psi_a - psi_ab, psi_b - psi_ab, psi_g1 - psi_gd, psi_d - psi_gd], axis=1
-                    )
-                    grad[:k] = grad[:k] * rescale[:, None] + weight[:, None] * term_grad
+        alive = betaln(alpha + x, beta + n - x) + betaln(gamma, delta + n)
+        first, dead, sums = self._dead_sums(alpha, beta, gamma, delta, gradient)
+        has_dead = dead > 0
+        with np.errstate(divide="ignore"):
+            log_dead = np.where(has_dead, first + np.log(np.where(has_dead, dead, 1.0)), -np.inf)
+        top = np.maximum(alive, log_dead)
+        alive_share = np.exp(alive - top)
+        dead_scale = np.where(has_dead, np.exp(first - top), 0.0)
+        total = alive_share + dead_scale * dead
         constant = betaln(alpha, beta) + betaln(gamma, delta)
-        ll_sorted = top + np.log(total) - constant
-        ll = np.empty_like(ll_sorted)
-        ll[self.order] = ll_sorted
+        ll = top + np.log(total) - constant
         if not gradient:
             return ll, None
-        grad_sorted = grad / total[:, None]
-        psi_ab0, psi_gd0 = digamma(alpha + beta), digamma(gamma + delta)
-        grad_sorted -= np.array(
-            [
-                digamma(alpha) - psi_ab0,
-                digamma(beta) - psi_ab0,
-                digamma(gamma) - psi_gd0,
-                digamma(delta) - psi_gd0,
-            ]
+        psi_ab_n = digamma(alpha + beta + n)
+        psi_gd_n = digamma(gamma + delta + n)
+        psi_a_x = digamma(alpha + x)
+        alive_grad = (
+            psi_a_x - psi_ab_n,
+            digamma(beta + n - x) - psi_ab_n,
+            digamma(gamma) - psi_gd_n,
+            digamma(delta + n) - psi_gd_n,
         )
-        out = np.empty_like(grad_sorted)
-        out[self.order] = grad_sorted
-        return ll, out
+        s_ab, s_b, s_gd, s_d = sums
+        dead_grad = (
+            psi_a_x * dead - s_ab,
+            s_b - s_ab,
+            float(digamma(gamma + 1.0)) * dead - s_gd,
+            s_d - s_gd,
+        )
+        psi_ab0, psi_gd0 = digamma(alpha + beta), digamma(gamma + delta)
+        base = (
+            digamma(alpha) - psi_ab0,
+            digamma(beta) - psi_ab0,
+            digamma(gamma) - psi_gd0,
+            digamma(delta) - psi_gd0,
+        )
+        grad = np.empty((x.size, 4))
+        for j in range(4):
+            grad[:, j] = (alive_share * alive_grad[j] + dead_scale * dead_grad[j]) / total - base[j]
+        return ll, grad
 
 
 def bgbb_loglik(
