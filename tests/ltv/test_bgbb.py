@@ -229,6 +229,7 @@ def test_fit_keeps_no_data_pickles_and_repr_shows_the_estimates():
     model = BetaGeoBetaBinom().fit(data, weights=data["customers"])
     assert set(vars(model)) == {
         "penalizer",
+        "penalizer_kind",
         "tol",
         "max_iter",
         "params_",

@@ -101,7 +101,12 @@ def test_pickle_round_trip_keeps_no_data(model: BetaGeo, rfm: pd.DataFrame) -> N
 
 def test_sklearn_parameters(model: BetaGeo) -> None:
     est = BetaGeo(penalizer=0.1, tol=1e-6, max_iter=50)
-    assert est.get_params() == {"penalizer": 0.1, "tol": 1e-6, "max_iter": 50}
+    assert est.get_params() == {
+        "penalizer": 0.1,
+        "penalizer_kind": "log",
+        "tol": 1e-6,
+        "max_iter": 50,
+    }
     assert clone(model).get_params() == BetaGeo().get_params()
     assert not hasattr(clone(model), "params_")
     with pytest.raises(TypeError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,14 @@ import pandas as pd
 
 from vipml.base import VipmlEstimator
 from vipml.ltv._input import fit_columns, rfm_columns
-from vipml.ltv._mle import MLEResult, TotalFactory, collapse_rows, draw_log_normal, fit_mle
+from vipml.ltv._mle import (
+    MLEResult,
+    ParameterPenalty,
+    TotalFactory,
+    collapse_rows,
+    draw_log_normal,
+    fit_mle,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -35,6 +42,40 @@ Params = Mapping[str, float]
 
 RFM_COLUMNS = ("frequency", "recency", "T")
 _INTERVAL_CELLS = 10_000_000  # draws x customers evaluated at once by the interval methods
+
+
+PENALIZER_KINDS = ("log", "lifetimes")
+
+
+def check_penalizer_kind(penalizer_kind: Any) -> None:
+    """Refuse an unknown ``penalizer_kind`` with a ValueError listing the kinds."""
+    if penalizer_kind not in PENALIZER_KINDS:
+        raise ValueError(
+            f"penalizer_kind must be 'log' (vipml: L2 on the log-parameters, towards 1) or "
+            f"'lifetimes' (lifetimes' penalizer_coef: L2 on the parameters, towards 0), got "
+            f"{penalizer_kind!r}."
+        )
+
+
+def lifetimes_penalty(
+    penalizer: float,
+    names: Sequence[str],
+    time_rates: Sequence[str] = (),
+    age: FloatArray | None = None,
+    *,
+    per_row: int | None = None,
+) -> ParameterPenalty:
+    """lifetimes' ``penalizer_coef * sum(params ** 2)`` on the mean negative log-likelihood.
+
+    lifetimes rescales time so that the oldest customer has age 1 (``max(T)``), so the rate
+    parameters in ``time_rates`` enter its penalty divided by ``max(age)``. Its Pareto/NBD
+    divides the weighted negative log-likelihood by the mean weight instead of the total,
+    which on the mean scale divides the coefficient by the number of rows: ``per_row``.
+    """
+    scale = 1.0 / float(np.max(age)) if time_rates and age is not None and np.max(age) > 0 else 1.0
+    coef = float(penalizer) / (per_row if per_row else 1)
+    scales = tuple(scale if name in time_rates else 1.0 for name in names)
+    return ParameterPenalty(coef=coef, scales=scales)
 
 
 def check_hyperparameters(penalizer: float, tol: float, max_iter: int) -> None:
@@ -221,8 +262,22 @@ class PurchaseModel(VipmlEstimator):
     _total: ClassVar[TotalFactory | None] = None
     _fitted_attributes = ("params_", "loglik_", "covariance_")
 
-    def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 500) -> None:
+    #: Parameters that are rates per unit of time (lifetimes rescales them, see
+    #: :func:`lifetimes_penalty`).
+    _time_rates: ClassVar[tuple[str, ...]] = ("alpha",)
+    #: Whether lifetimes' version of the model divides its objective by the mean weight.
+    _lifetimes_per_row: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        penalizer_kind: Literal["log", "lifetimes"] = "log",
+        tol: float = 1e-8,
+        max_iter: int = 500,
+    ) -> None:
         self.penalizer = penalizer
+        self.penalizer_kind = penalizer_kind
         self.tol = tol
         self.max_iter = max_iter
 
@@ -328,10 +383,20 @@ class PurchaseModel(VipmlEstimator):
         (['a', 'alpha', 'b', 'r'], 5)
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
+        check_penalizer_kind(self.penalizer_kind)
         cls = type(self)
         index, columns, w = fit_columns(rfm, cls._columns, weights)
         cls._check_summary(index, columns)
         x, t_x, age = (columns[c] for c in cls._columns)
+        penalty = None
+        if self.penalizer_kind == "lifetimes":
+            penalty = lifetimes_penalty(
+                self.penalizer,
+                cls._param_names,
+                cls._time_rates,
+                age,
+                per_row=len(index) if cls._lifetimes_per_row else None,
+            )
         result = fit_mle(
             loglik=cls._loglik,
             loglik_grad=cls._loglik_grad,
@@ -344,6 +409,7 @@ class PurchaseModel(VipmlEstimator):
             max_iter=int(self.max_iter),
             model_name=cls._model_name,
             total=cls._total,
+            penalty=penalty,
         )
         n_customers = len(index) if w is None else float(w.sum())
         set_fit_result(self, result, cls._param_names, n_customers)

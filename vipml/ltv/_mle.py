@@ -22,9 +22,10 @@ the mean negative log-likelihood per (weighted) customer plus an L2 penalty on t
 of the parameters. It shrinks every parameter towards 1 on a multiplicative scale, never to 0
 (where the models degenerate), and, being on the per-customer scale, means the same for 1e3 and
 1e6 customers. It differs from lifetimes' ``penalizer_coef`` (an L2 penalty on the parameters
-themselves, with time rescaled so the oldest customer has age 1). ``loglik_`` is always the
-unpenalised log-likelihood; the covariance is the inverse Hessian of the penalised objective
-``W * (mean NLL + penalty)``.
+themselves, with time rescaled so the oldest customer has age 1), which
+:class:`ParameterPenalty` reproduces (the models' ``penalizer_kind="lifetimes"``).
+``loglik_`` is always the unpenalised log-likelihood; the covariance is the inverse Hessian of
+the penalised objective ``W * (mean NLL + penalty)``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ from scipy.optimize import minimize
 from vipml.errors import ConvergenceError, ModelAssumptionWarning
 
 __all__ = [
+    "LogPenalty",
     "MLEResult",
+    "ParameterPenalty",
+    "Penalty",
     "collapse_rows",
     "draw_log_normal",
     "fit_mle",
@@ -67,6 +71,50 @@ class Total(Protocol):
 
 
 TotalFactory = Callable[[Sequence[FloatArray], FloatArray], Total]
+
+
+class Penalty(Protocol):
+    """A penalty added to the mean negative log-likelihood, as a function of the log-parameters."""
+
+    def value(self, log_params: FloatArray) -> float: ...
+
+    def gradient(self, log_params: FloatArray) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class LogPenalty:
+    """``coef * sum(log(theta) ** 2)``: shrinks every parameter towards 1 (vipml's default)."""
+
+    coef: float
+
+    def value(self, log_params: FloatArray) -> float:
+        return self.coef * float(log_params @ log_params)
+
+    def gradient(self, log_params: FloatArray) -> FloatArray:
+        return 2.0 * self.coef * log_params
+
+
+@dataclass(frozen=True)
+class ParameterPenalty:
+    """``coef * sum((scale * theta) ** 2)``: lifetimes' ``penalizer_coef``, towards 0.
+
+    lifetimes fits its purchase models with time rescaled so that the oldest customer has age
+    1, so its penalty sees each rate parameter (BG/NBD's ``alpha``, Pareto/NBD's ``alpha`` and
+    ``beta``) multiplied by ``1 / max(T)``: ``scales`` holds that factor for those parameters
+    and 1 for the others.
+    """
+
+    coef: float
+    scales: tuple[float, ...]
+
+    def value(self, log_params: FloatArray) -> float:
+        scaled = np.exp(log_params) * np.asarray(self.scales)
+        return self.coef * float(scaled @ scaled)
+
+    def gradient(self, log_params: FloatArray) -> FloatArray:
+        scaled = np.exp(log_params) * np.asarray(self.scales)
+        return 2.0 * self.coef * scaled * scaled
+
 
 _GRAD_STEP = 6e-6  # ~ eps ** (1/3): central differences of the function
 _HESS_STEP_FROM_GRAD = 1e-5  # central differences of an analytic gradient
@@ -241,11 +289,11 @@ class _Objective:
     when ``total.has_gradient``, its gradient in the natural parameters (``value_and_grad``).
     """
 
-    def __init__(self, total: Total, total_weight: float, penalizer: float) -> None:
+    def __init__(self, total: Total, total_weight: float, penalty: Penalty) -> None:
         self.total = total
         self.has_gradient = bool(getattr(total, "has_gradient", True))
         self.total_weight = total_weight
-        self.penalizer = penalizer
+        self.penalty = penalty
 
     def total_loglik(self, log_params: FloatArray) -> float:
         with np.errstate(all="ignore"):
@@ -255,7 +303,7 @@ class _Objective:
         total = self.total_loglik(log_params)
         if not np.isfinite(total):
             return np.inf
-        return -total / self.total_weight + self.penalizer * float(log_params @ log_params)
+        return -total / self.total_weight + self.penalty.value(log_params)
 
     def gradient(self, log_params: FloatArray) -> FloatArray:
         return self.value_and_gradient(log_params)[1]
@@ -268,8 +316,8 @@ class _Objective:
             total, total_grad = self.total.value_and_grad(params)
         if not (np.isfinite(total) and np.all(np.isfinite(total_grad))):
             return np.inf, np.zeros_like(log_params)
-        value = -total / self.total_weight + self.penalizer * float(log_params @ log_params)
-        gradient = -total_grad * params / self.total_weight + 2.0 * self.penalizer * log_params
+        value = -total / self.total_weight + self.penalty.value(log_params)
+        gradient = -total_grad * params / self.total_weight + self.penalty.gradient(log_params)
         return value, gradient
 
     def _numerical_gradient(self, log_params: FloatArray) -> FloatArray:
@@ -326,6 +374,7 @@ def fit_mle(
     model_name: str,
     collapse: bool = True,
     total: TotalFactory | None = None,
+    penalty: Penalty | None = None,
 ) -> MLEResult:
     """Maximise a weighted log-likelihood over the logarithms of positive parameters.
 
@@ -363,6 +412,9 @@ def fit_mle(
         ``value_and_grad(params)`` give the weighted total log-likelihood (and gradient) of the
         rows faster than summing ``loglik`` row by row (e.g. evaluating special functions once
         per distinct frequency). ``loglik`` is then not called.
+    penalty : Penalty, optional
+        The penalty added to the mean negative log-likelihood; ``LogPenalty(penalizer)`` when
+        omitted (e.g. :class:`ParameterPenalty` for lifetimes' ``penalizer_coef``).
 
     Returns
     -------
@@ -406,7 +458,7 @@ def fit_mle(
         float(w.sum()),
     )
     summed = RowSum(loglik, loglik_grad, rows, w) if total is None else total(rows, w)
-    objective = _Objective(summed, float(w.sum()), penalizer)
+    objective = _Objective(summed, float(w.sum()), penalty or LogPenalty(penalizer))
     start = initial_params(rows, w) if callable(initial_params) else initial_params
     x0 = np.log(np.asarray(start, dtype=np.float64))
     with np.errstate(all="ignore"):

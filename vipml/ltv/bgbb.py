@@ -54,7 +54,7 @@ class _BGBBSums:
 
     def __init__(self, frequency: FloatArray, recency: FloatArray, n_periods: FloatArray) -> None:
         x, t_x, n = _floats(frequency, recency, n_periods)
-        self.x, self.t_x, self.n = x, t_x, n
+        self.x, self.n = x, n
         gap = (n - t_x).astype(np.int64)
         pair_codes, pair_keys = pd.factorize(pd.MultiIndex.from_arrays([x, t_x]), sort=False)
         pair_x = pair_keys.get_level_values(0).to_numpy(dtype=np.float64)
@@ -128,7 +128,7 @@ class _BGBBSums:
     ) -> tuple[FloatArray, FloatArray | None]:
         """Per-row log-likelihood (input order) and, optionally, its gradient ``(rows, 4)``."""
         alpha, beta, gamma, delta = (float(p) for p in params)
-        x, t_x, n = self.x, self.t_x, self.n
+        x, n = self.x, self.n
         alive = betaln(alpha + x, beta + n - x) + betaln(gamma, delta + n)
         first, dead, sums = self._dead_sums(alpha, beta, gamma, delta, gradient)
         has_dead = dead > 0
@@ -264,6 +264,10 @@ class BetaGeoBetaBinom(PurchaseModel):
     ----------
     penalizer : float, default 0.0
         L2 penalty on the log-parameters added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` reproduces lifetimes' ``BetaGeoBetaBinomFitter(penalizer_coef=penalizer)``: an
+        L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
+        customer has age 1 (see docs/migrating.md).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
@@ -312,6 +316,7 @@ class BetaGeoBetaBinom(PurchaseModel):
     _model_name = "BG/BB"
     _columns = _COLUMNS
     _discrete = True
+    _time_rates = ()
     _loglik = staticmethod(bgbb_loglik)
     _loglik_grad = None
     _total = staticmethod(_bgbb_total)

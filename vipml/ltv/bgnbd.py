@@ -100,6 +100,10 @@ class BetaGeo(PurchaseModel):
         L2 penalty on the log-parameters, added to the mean negative log-likelihood per
         customer; shrinks every parameter towards 1 multiplicatively (see
         :mod:`vipml.ltv._mle`). Not lifetimes' ``penalizer_coef``.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` reproduces lifetimes' ``BetaGeoFitter(penalizer_coef=penalizer)``: an
+        L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
+        customer has age 1 (see docs/migrating.md).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500

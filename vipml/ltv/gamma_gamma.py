@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,9 @@ from vipml.ltv._base import (
     Params,
     check_hyperparameters,
     check_interval_arguments,
+    check_penalizer_kind,
     interval_bounds,
+    lifetimes_penalty,
     sample_param_dicts,
     set_fit_result,
 )
@@ -87,6 +89,9 @@ class GammaGamma(VipmlEstimator):
     ----------
     penalizer : float, default 0.0
         L2 penalty on the log-parameters added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` penalises ``penalizer * (p**2 + q**2 + v**2)`` instead, as lifetimes'
+        ``GammaGammaFitter(penalizer_coef=...)`` does (see docs/migrating.md).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
@@ -133,8 +138,16 @@ class GammaGamma(VipmlEstimator):
     _model_name = "Gamma-Gamma"
     _fitted_attributes = ("params_", "loglik_", "covariance_")
 
-    def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        penalizer_kind: Literal["log", "lifetimes"] = "log",
+        tol: float = 1e-8,
+        max_iter: int = 500,
+    ) -> None:
         self.penalizer = penalizer
+        self.penalizer_kind = penalizer_kind
         self.tol = tol
         self.max_iter = max_iter
 
@@ -182,6 +195,7 @@ class GammaGamma(VipmlEstimator):
         4
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
+        check_penalizer_kind(self.penalizer_kind)
         index, columns, w_all = fit_columns(rfm, _COLUMNS, weights)
         x_all, m_all = columns["frequency"], columns["monetary_value"]
         _refuse_non_positive_spend(index, x_all, m_all)
@@ -218,6 +232,11 @@ class GammaGamma(VipmlEstimator):
             max_iter=int(self.max_iter),
             model_name=self._model_name,
             total=gamma_gamma_total,
+            penalty=(
+                lifetimes_penalty(self.penalizer, self._param_names)
+                if self.penalizer_kind == "lifetimes"
+                else None
+            ),
         )
         p, q, v = result.params
         if q <= 1.0:

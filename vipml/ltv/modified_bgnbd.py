@@ -37,6 +37,10 @@ class ModifiedBetaGeo(PurchaseModel):
     ----------
     penalizer : float, default 0.0
         L2 penalty on the log-parameters added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` reproduces lifetimes' ``ModifiedBetaGeoFitter(penalizer_coef=penalizer)``: an
+        L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
+        customer has age 1 (see docs/migrating.md).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500

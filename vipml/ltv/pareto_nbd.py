@@ -44,6 +44,10 @@ class ParetoNBD(PurchaseModel):
     ----------
     penalizer : float, default 0.0
         L2 penalty on the log-parameters added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` reproduces lifetimes' ``ParetoNBDFitter(penalizer_coef=penalizer)``: an
+        L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
+        customer has age 1 (see docs/migrating.md).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
@@ -90,6 +94,8 @@ class ParetoNBD(PurchaseModel):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
+    _time_rates = ("alpha", "beta")  # lifetimes rescales both (penalizer_kind="lifetimes")
+    _lifetimes_per_row = True  # lifetimes divides its objective by the mean weight
     _model_name = "Pareto/NBD"
     _loglik = staticmethod(pareto_nbd_loglik)
     _loglik_grad = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,9 @@ from vipml.ltv._base import (
     Params,
     check_hyperparameters,
     check_interval_arguments,
+    check_penalizer_kind,
     interval_bounds,
+    lifetimes_penalty,
     sample_param_dicts,
     set_fit_result,
 )
@@ -184,6 +186,9 @@ class ShiftedBetaGeometric(VipmlEstimator):
     ----------
     penalizer : float, default 0.0
         L2 penalty on the log-parameters added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        ``"lifetimes"`` penalises ``penalizer * (alpha**2 + beta**2)`` instead (lifetimes'
+        convention; it has no sBG model).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
@@ -228,8 +233,16 @@ class ShiftedBetaGeometric(VipmlEstimator):
     _model_name = "sBG"
     _fitted_attributes = ("params_", "loglik_", "covariance_")
 
-    def __init__(self, *, penalizer: float = 0.0, tol: float = 1e-8, max_iter: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        penalizer_kind: Literal["log", "lifetimes"] = "log",
+        tol: float = 1e-8,
+        max_iter: int = 500,
+    ) -> None:
         self.penalizer = penalizer
+        self.penalizer_kind = penalizer_kind
         self.tol = tol
         self.max_iter = max_iter
 
@@ -286,6 +299,7 @@ class ShiftedBetaGeometric(VipmlEstimator):
         6
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
+        check_penalizer_kind(self.penalizer_kind)
         index, columns, w = fit_columns(contracts, _COLUMNS, weights)
         renewals, churned = columns["renewals"], columns["churned"]
         self._check_contracts(index, renewals, churned)
@@ -300,6 +314,11 @@ class ShiftedBetaGeometric(VipmlEstimator):
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             model_name=self._model_name,
+            penalty=(
+                lifetimes_penalty(self.penalizer, self._param_names)
+                if self.penalizer_kind == "lifetimes"
+                else None
+            ),
         )
         n_customers = len(index) if w is None else float(w.sum())
         set_fit_result(self, result, self._param_names, n_customers)
