@@ -230,6 +230,8 @@ def test_fit_keeps_no_data_pickles_and_repr_shows_the_estimates():
     assert set(vars(model)) == {
         "penalizer",
         "penalizer_kind",
+        "purchase_covariates",
+        "dropout_covariates",
         "tol",
         "max_iter",
         "params_",

@@ -104,6 +104,8 @@ def test_sklearn_parameters(model: BetaGeo) -> None:
     assert est.get_params() == {
         "penalizer": 0.1,
         "penalizer_kind": "log",
+        "purchase_covariates": (),
+        "dropout_covariates": (),
         "tol": 1e-6,
         "max_iter": 50,
     }

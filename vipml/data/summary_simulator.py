@@ -29,6 +29,14 @@ SUMMARY_MODELS: dict[str, tuple[str, ...]] = {
     "sbg": ("alpha", "beta"),
 }
 _DISCRETE = ("bgbb", "sbg")
+#: How covariates scale each model's parameters: ``{parameter: (process, sign)}``, as
+#: :data:`vipml.ltv._covariates.LINKS` (CLVTools' links; a test keeps the two equal).
+COVARIATE_LINKS: dict[str, dict[str, tuple[str, float]]] = {
+    "bgnbd": {"alpha": ("purchase", -1.0), "a": ("dropout", 1.0), "b": ("dropout", 1.0)},
+    "modified_bgnbd": {"alpha": ("purchase", -1.0), "a": ("dropout", 1.0), "b": ("dropout", 1.0)},
+    "pareto_nbd": {"alpha": ("purchase", -1.0), "beta": ("dropout", -1.0)},
+}
+_SPEND_LINK = ("v", "spend", 1.0)
 _SPEND_KEYS = ("p", "q", "v")
 # fitted vipml estimators, recognised by class name (vipml.data never imports vipml.ltv)
 _ESTIMATORS = {
@@ -104,6 +112,8 @@ def simulate_summary(
     T: float | npt.ArrayLike = 52.0,
     *,
     spend_params: Mapping[str, float] | None = None,
+    covariates: pd.DataFrame | None = None,
+    coefficients: Mapping[str, float] | None = None,
     latent: bool = False,
     random_state: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
@@ -139,6 +149,13 @@ def simulate_summary(
     spend_params : dict, optional
         Gamma-Gamma ``{"p", "q", "v"}``: adds ``monetary_value``, the mean of the repeat
         purchases' spends (0 without repeat purchases). Purchase models only.
+    covariates : pandas.DataFrame, optional
+        ``n`` rows of numeric customer covariates (time-invariant), returned as columns of the
+        summary; they scale the parameters as in CLVTools (see :mod:`vipml.ltv._covariates`).
+    coefficients : dict, optional
+        ``{"purchase.<column>": gamma, "dropout.<column>": gamma, "spend.<column>": gamma}``:
+        the covariates' coefficients (BG/NBD, MBG/NBD and Pareto/NBD purchase and dropout;
+        Gamma-Gamma spend).
     latent : bool, default False
         Add the customers' drawn parameters (``lambda``, ``p``, ``mu``, ``theta``, ``nu``)
         and whether they are still active at the end (``alive``).
@@ -183,6 +200,11 @@ def simulate_summary(
     n = int(n)
     age = _ages(T, n, name in _DISCRETE)
     rng = np.random.default_rng(random_state)
+    z, spend_shift = None, 0.0
+    if covariates is not None or coefficients:
+        z, shifts = _covariate_shifts(name, covariates, coefficients or {}, n)
+        theta = {k: v * np.exp(shifts.get(k, 0.0)) for k, v in theta.items()}
+        spend_shift = shifts.get("v", 0.0)
     if name == "sbg":
         if spend_params is not None:
             raise ValueError("spend_params applies to purchase models, not to sBG renewals.")
@@ -195,11 +217,37 @@ def simulate_summary(
         columns = _simulate_bg(theta, age, rng, modified=name == "modified_bgnbd")
     if spend_params is not None:
         spend = _check_params(spend_params, _SPEND_KEYS, "spend_params")
+        spend = {**spend, "v": spend["v"] * np.exp(spend_shift)}
         columns.update(_simulate_spend(spend, columns["frequency"], rng))
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n, name="customer_id"))
     if not latent:
         frame = frame[[c for c in frame.columns if c in _OBSERVED]]
+    if z is not None:
+        frame = frame.join(z.set_axis(frame.index))
     return frame
+
+
+def _covariate_shifts(
+    name: str, covariates: pd.DataFrame | None, coefficients: Mapping[str, float], n: int
+) -> tuple[pd.DataFrame, dict[str, FloatArray]]:
+    """Per parameter, the exponent each customer's covariates add (``sign * gamma' z``)."""
+    if not isinstance(covariates, pd.DataFrame) or len(covariates) != n:
+        raise ValueError(f"covariates must be a pandas DataFrame with n={n} rows.")
+    links = {**COVARIATE_LINKS.get(name, {}), _SPEND_LINK[0]: _SPEND_LINK[1:]}
+    processes = {process for process, _ in links.values()}
+    shifts: dict[str, FloatArray] = {}
+    for key, gamma in coefficients.items():
+        process, _, column = str(key).partition(".")
+        if process not in processes or column not in covariates.columns:
+            raise ValueError(
+                f"coefficient {key!r}: expected '<process>.<column>' with a process among "
+                f"{sorted(processes)} and a column of covariates ({list(covariates.columns)})."
+            )
+        eta = float(gamma) * covariates[column].to_numpy(dtype=np.float64)
+        for parameter, (linked, sign) in links.items():
+            if linked == process:
+                shifts[parameter] = shifts.get(parameter, 0.0) + sign * eta
+    return covariates, shifts
 
 
 _OBSERVED = ("frequency", "recency", "T", "n_periods", "renewals", "churned", "monetary_value")

@@ -10,6 +10,7 @@ fitting, validation, uncertainty and the public prediction methods live here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from vipml.base import VipmlEstimator
+from vipml.ltv._covariates import (
+    CovariateLinks,
+    covariate_total_factory,
+    draw_params,
+    make_links,
+    split_result,
+)
 from vipml.ltv._input import fit_columns, rfm_columns
 from vipml.ltv._mle import (
     MLEResult,
@@ -76,6 +84,32 @@ def lifetimes_penalty(
     coef = float(penalizer) / (per_row if per_row else 1)
     scales = tuple(scale if name in time_rates else 1.0 for name in names)
     return ParameterPenalty(coef=coef, scales=scales)
+
+
+def refuse_covariates(*models: Any, function: str, discrete: bool = False) -> None:
+    """Refuse covariate models (and BG/BB) in functions that evaluate the closed forms directly.
+
+    :func:`vipml.ltv.customer_lifetime_value` and the holdout functions evaluate a model's
+    closed forms at ``params_`` on ``frequency``, ``recency`` and ``T``: they know neither
+    covariates (which give each customer their own parameters) nor, for the continuous-time
+    discounting of the CLV, BG/BB's opportunities (``discrete=True`` lets BG/BB through, e.g.
+    for a holdout built with ``freq = time_unit =`` the opportunity period).
+    """
+    for model in models:
+        links = getattr(model, "_links", None)
+        if callable(links) and links() is not None:
+            raise NotImplementedError(
+                f"{function} does not take covariate models yet: score with the model's own "
+                f"methods (expected_purchases, p_alive, expected_spend), which use each "
+                f"customer's covariates ({type(model).__name__} has covariates "
+                f"{list(links().columns)})."
+            )
+        if getattr(model, "_discrete", False) and not discrete:
+            raise NotImplementedError(
+                f"{function} works in continuous time; for {type(model).__name__} use "
+                "discounted_expected_transactions (DERT) times the expected spend, or "
+                "expected_purchases over whole opportunities."
+            )
 
 
 def check_hyperparameters(penalizer: float, tol: float, max_iter: int) -> None:
@@ -273,13 +307,25 @@ class PurchaseModel(VipmlEstimator):
         *,
         penalizer: float = 0.0,
         penalizer_kind: Literal["log", "lifetimes"] = "log",
+        purchase_covariates: Sequence[str] = (),
+        dropout_covariates: Sequence[str] = (),
         tol: float = 1e-8,
         max_iter: int = 500,
     ) -> None:
         self.penalizer = penalizer
         self.penalizer_kind = penalizer_kind
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates
         self.tol = tol
         self.max_iter = max_iter
+
+    def _links(self) -> CovariateLinks | None:
+        """How covariates scale the parameters (None for a model without covariates)."""
+        groups = {
+            "purchase": tuple(getattr(self, "purchase_covariates", ()) or ()),
+            "dropout": tuple(getattr(self, "dropout_covariates", ()) or ()),
+        }
+        return make_links(self._model_name, self._param_names, groups)
 
     # -- closed forms (numpy, parameters explicit) --------------------------------------------
 
@@ -385,6 +431,9 @@ class PurchaseModel(VipmlEstimator):
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
         check_penalizer_kind(self.penalizer_kind)
         cls = type(self)
+        links = self._links()
+        if links is not None:
+            return self._fit_with_covariates(rfm, weights, links)
         index, columns, w = fit_columns(rfm, cls._columns, weights)
         cls._check_summary(index, columns)
         x, t_x, age = (columns[c] for c in cls._columns)
@@ -416,14 +465,100 @@ class PurchaseModel(VipmlEstimator):
         logger.debug("%s fitted: %s, loglik %.6f", cls._model_name, self.params_, self.loglik_)
         return self
 
+    def _fit_with_covariates(
+        self, rfm: Any, weights: npt.ArrayLike | None, links: CovariateLinks
+    ) -> Self:
+        """Fit base parameters and covariate coefficients (see :mod:`vipml.ltv._covariates`)."""
+        if self.penalizer_kind != "log":
+            raise ValueError(
+                "penalizer_kind='lifetimes' has no meaning for covariate coefficients (lifetimes "
+                "has no covariates): use penalizer_kind='log', a ridge penalty on them."
+            )
+        cls = type(self)
+        index, columns, w = fit_columns(rfm, (*cls._columns, *links.columns), weights)
+        cls._check_summary(index, columns)
+        n_coefficients = len(links.coefficient_names)
+
+        def start(rows: Sequence[FloatArray], row_weights: FloatArray) -> tuple[float, ...]:
+            return (*cls._initial_params(rows[:3], row_weights), *([1.0] * n_coefficients))
+
+        result = fit_mle(
+            loglik=cls._loglik,
+            loglik_grad=cls._loglik_grad,
+            data=[columns[c] for c in (*cls._columns, *links.columns)],
+            weights=w,
+            initial_params=start,
+            param_names=links.names,
+            penalizer=float(self.penalizer),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            model_name=cls._model_name,
+            total=covariate_total_factory(links, 3, cls._loglik, cls._loglik_grad, cls._total),
+        )
+        values, covariance = split_result(links, result.params, result.log_covariance)
+        result = dataclasses.replace(result, params=values, covariance=covariance)
+        n_customers = len(index) if w is None else float(w.sum())
+        set_fit_result(self, result, links.names, n_customers)
+        logger.debug("%s fitted with covariates: %s", cls._model_name, self.params_)
+        return self
+
     # -- predictions -------------------------------------------------------------------------
 
     def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray]:
+        index, x, t_x, age, _ = self._arrays_with_covariates(rfm)
+        return index, x, t_x, age
+
+    def _arrays_with_covariates(
+        self, rfm: Any
+    ) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray, FloatArray | None]:
         self._check_fitted()
-        index, columns = rfm_columns(rfm, self._columns)
+        links = self._links()
+        extra = links.columns if links is not None else ()
+        index, columns = rfm_columns(rfm, (*self._columns, *extra))
         self._check_summary(index, columns)
         x, t_x, age = (columns[c] for c in self._columns)
-        return index, x, t_x, age
+        z = np.column_stack([columns[c] for c in extra]) if extra else None
+        return index, x, t_x, age, z
+
+    def _apply(
+        self, params: Params, function: Callable[..., Any], z: FloatArray | None, *columns: Any
+    ) -> FloatArray:
+        """``function(params, *columns)``, with each covariate pattern's own parameters."""
+        links = self._links()
+        if links is None or z is None:
+            return function(params, *columns)
+        patterns, codes = np.unique(z, axis=0, return_inverse=True)
+        codes = np.asarray(codes).ravel()
+        arrays = [np.broadcast_to(np.asarray(c, dtype=np.float64), codes.shape) for c in columns]
+        out = np.empty(codes.shape)
+        for g, own in enumerate(links.params_for(params, patterns)):
+            rows = codes == g
+            out[rows] = function(own, *(c[rows] for c in arrays))
+        return out
+
+    def _evaluate(
+        self, rfm: Any, function: Callable[..., Any], *args: Any
+    ) -> tuple[pd.Index, FloatArray]:
+        """A closed form on a summary: ``function(params, frequency, recency, T, *args)``."""
+        index, x, t_x, age, z = self._arrays_with_covariates(rfm)
+        values = self._apply(self.params_, lambda p, *c: function(p, *c, *args), z, x, t_x, age)
+        return index, values
+
+    def _params_of(self, covariates: Mapping[str, float] | None) -> Params:
+        """The parameters of a customer with the given covariates (0 for those not given)."""
+        links = self._links()
+        if links is None:
+            if covariates:
+                raise ValueError(f"covariates given, but this {type(self).__name__} has none.")
+            return self.params_
+        given = dict(covariates or {})
+        unknown = sorted(set(given) - set(links.columns))
+        if unknown:
+            raise ValueError(
+                f"unknown covariates {unknown}; the model's are {list(links.columns)}."
+            )
+        z = np.array([[float(given.get(c, 0.0)) for c in links.columns]])
+        return links.params_for(self.params_, z)[0]
 
     def _horizon(self, horizon: Any, *, allow_array: bool = False) -> Any:
         """A valid horizon: finite and >= 0; a whole number of opportunities when discrete."""
@@ -476,9 +611,8 @@ class PurchaseModel(VipmlEstimator):
         >>> bg.expected_purchases(rfm, horizon=39).round(2).tolist()
         [0.79, 0.46, 1.75, 3.22, 0.06]
         """
-        index, x, t_x, age = self._arrays(rfm)
         h = self._horizon(horizon)
-        values = self._expected_purchases_at(self.params_, x, t_x, age, h)
+        index, values = self._evaluate(rfm, self._expected_purchases_at, h)
         return pd.Series(values, index=index, name="expected_purchases")
 
     def p_alive(self, rfm: Any) -> pd.Series:
@@ -520,8 +654,8 @@ class PurchaseModel(VipmlEstimator):
         >>> BetaGeo(penalizer=0.01).fit(rfm).p_alive(rfm).round(2).tolist()
         [1.0, 0.34, 0.74, 0.83, 0.02]
         """
-        index, x, t_x, age = self._arrays(rfm)
-        return pd.Series(self._p_alive_at(self.params_, x, t_x, age), index=index, name="p_alive")
+        index, values = self._evaluate(rfm, self._p_alive_at)
+        return pd.Series(values, index=index, name="p_alive")
 
     def probability_of_purchases(self, rfm: Any, n: int, horizon: float) -> pd.Series:
         """Probability of exactly ``n`` purchases in ``(T, T + horizon]``, given the history.
@@ -574,18 +708,21 @@ class PurchaseModel(VipmlEstimator):
         """
         if not (isinstance(n, numbers.Integral) and n >= 0):
             raise ValueError(f"n must be an integer >= 0, got {n!r}.")
-        index, x, t_x, age = self._arrays(rfm)
         h = self._horizon(horizon)
-        values = self._probability_of_purchases_at(self.params_, x, t_x, age, int(n), h)
+        index, values = self._evaluate(rfm, self._probability_of_purchases_at, int(n), h)
         return pd.Series(values, index=index, name="probability_of_purchases")
 
-    def expected_purchases_new_customer(self, horizon: npt.ArrayLike) -> float | FloatArray:
+    def expected_purchases_new_customer(
+        self, horizon: npt.ArrayLike, *, covariates: Mapping[str, float] | None = None
+    ) -> float | FloatArray:
         """Unconditional expected number of repeat purchases of a new customer in ``(0, horizon]``.
 
         Parameters
         ----------
         horizon : float or array_like
             Time(s) since the first purchase, in the model's time unit.
+        covariates : dict, optional
+            With a covariate model, the new customer's covariates (0 for those not given).
 
         Returns
         -------
@@ -619,11 +756,11 @@ class PurchaseModel(VipmlEstimator):
         self._check_fitted()
         h = self._horizon(horizon, allow_array=True)
         zeros = np.zeros_like(h)
-        values = self._expected_purchases_at(self.params_, zeros, zeros, zeros, h)
+        values = self._expected_purchases_at(self._params_of(covariates), zeros, zeros, zeros, h)
         return float(values) if np.ndim(values) == 0 else np.asarray(values, dtype=np.float64)
 
     def probability_of_purchases_new_customer(
-        self, n: int, horizon: npt.ArrayLike
+        self, n: int, horizon: npt.ArrayLike, *, covariates: Mapping[str, float] | None = None
     ) -> float | FloatArray:
         """Probability that a new customer makes exactly ``n`` repeat purchases in ``(0, horizon]``.
 
@@ -640,6 +777,8 @@ class PurchaseModel(VipmlEstimator):
         horizon : float or array_like
             Time(s) since the first purchase, in the model's time unit (whole transaction
             opportunities for BG/BB).
+        covariates : dict, optional
+            With a covariate model, the new customer's covariates (0 for those not given).
 
         Returns
         -------
@@ -677,17 +816,22 @@ class PurchaseModel(VipmlEstimator):
         h = self._horizon(horizon, allow_array=True)
         times = np.atleast_1d(np.asarray(h, dtype=np.float64))
         zero = np.zeros(1)
+        params = self._params_of(covariates)
         values = np.array(
             [
-                self._probability_of_purchases_at(self.params_, zero, zero, zero, int(n), float(t))[
-                    0
-                ]
+                self._probability_of_purchases_at(params, zero, zero, zero, int(n), float(t))[0]
                 for t in times
             ]
         )
         return float(values[0]) if np.ndim(h) == 0 else values.reshape(np.shape(h))
 
-    def p_alive_path(self, history: npt.ArrayLike, times: npt.ArrayLike) -> pd.Series:
+    def p_alive_path(
+        self,
+        history: npt.ArrayLike,
+        times: npt.ArrayLike,
+        *,
+        covariates: Mapping[str, float] | None = None,
+    ) -> pd.Series:
         """P(alive) of one customer at each of ``times``, given the purchases made up to it.
 
         At each time ``t`` the customer's summary is rebuilt from the purchases at or before
@@ -704,6 +848,8 @@ class PurchaseModel(VipmlEstimator):
             origin; whole opportunities for BG/BB). The earliest is the first purchase.
         times : array_like
             Times at which to evaluate, on the same scale, none before the first purchase.
+        covariates : dict, optional
+            With a covariate model, the customer's covariates (0 for those not given).
 
         Returns
         -------
@@ -734,8 +880,9 @@ class PurchaseModel(VipmlEstimator):
         """
         self._check_fitted()
         summary = purchase_history(history, times, self._columns)
-        _, x, t_x, age = self._arrays(summary)
-        values = self._p_alive_at(self.params_, x, t_x, age)
+        columns = {c: summary[c].to_numpy() for c in self._columns}
+        self._check_summary(summary.index, columns)
+        values = self._p_alive_at(self._params_of(covariates), *columns.values())
         return pd.Series(values, index=summary.index, name="p_alive")
 
     def median_time_to_next_purchase(self, rfm: Any) -> pd.Series:
@@ -783,8 +930,7 @@ class PurchaseModel(VipmlEstimator):
         >>> bg.median_time_to_next_purchase(rfm).round(1).tolist()
         [43.3, 19.7, 9.9, 5.7, 8.9]
         """
-        index, x, _, age = self._arrays(rfm)
-        values = self._median_time_at(self.params_, x, age)
+        index, values = self._evaluate(rfm, lambda p, x, _, age: self._median_time_at(p, x, age))
         return pd.Series(values, index=index, name="median_time_to_next_purchase")
 
     # -- uncertainty -------------------------------------------------------------------------
@@ -835,6 +981,9 @@ class PurchaseModel(VipmlEstimator):
         (3, ['a', 'alpha', 'b', 'r'])
         """
         self._check_fitted()
+        links = self._links()
+        if links is not None:
+            return draw_params(links, self.params_, self.covariance_, n_draws, random_state)
         return sample_param_dicts(self.params_, self.covariance_, n_draws, random_state)
 
     def expected_purchases_interval(
@@ -902,12 +1051,19 @@ class PurchaseModel(VipmlEstimator):
         (['estimate', 'lower', 'upper'], True)
         """
         check_interval_arguments(level, n_draws)
-        index, x, t_x, age = self._arrays(rfm)
         h = self._horizon(horizon)
-        evaluate = type(self)._expected_purchases_at
-        estimate = evaluate(self.params_, x, t_x, age, h)
+        index, x, t_x, age, z = self._arrays_with_covariates(rfm)
+        closed_form = type(self)._expected_purchases_at
+        n_covariates = 0 if z is None else z.shape[1]
+
+        def evaluate(params: Params, *columns: FloatArray) -> FloatArray:
+            covariates = np.column_stack(columns[3:]) if n_covariates else None
+            return self._apply(
+                params, lambda p, *c: closed_form(p, *c, h), covariates, *columns[:3]
+            )
+
+        extra = [] if z is None else list(z.T)
+        estimate = evaluate(self.params_, x, t_x, age, *extra)
         draws = self.sample_params(n_draws, random_state)
-        lower, upper = interval_bounds(
-            lambda p, *cols: evaluate(p, *cols, h), draws, [x, t_x, age], estimate, level
-        )
+        lower, upper = interval_bounds(evaluate, draws, [x, t_x, age, *extra], estimate, level)
         return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)

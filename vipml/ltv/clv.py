@@ -31,6 +31,7 @@ from vipml.ltv._base import (
     PurchaseModel,
     check_interval_arguments,
     interval_bounds,
+    refuse_covariates,
 )
 from vipml.ltv._mle import collapse_rows
 from vipml.ltv.gamma_gamma import GammaGamma
@@ -136,6 +137,7 @@ def _check_models(purchase_model: Any, spend_model: Any) -> None:
         raise TypeError(
             f"spend_model must be a GammaGamma model, got {type(spend_model).__name__}."
         )
+    refuse_covariates(purchase_model, spend_model, function="customer_lifetime_value")
 
 
 def _inputs(

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from vipml.errors import DataValidationError
-from vipml.ltv._base import FloatArray, PurchaseModel
+from vipml.ltv._base import FloatArray, PurchaseModel, refuse_covariates
 from vipml.ltv._input import as_rfm_frame
 from vipml.ltv.clv import customer_lifetime_value
 from vipml.ltv.gamma_gamma import GammaGamma
@@ -79,6 +79,7 @@ def _predicted_purchases(purchase_model: PurchaseModel, data: pd.DataFrame) -> F
             "purchase_model must be a purchase model (BetaGeo, ParetoNBD or ModifiedBetaGeo), "
             f"got {type(purchase_model).__name__}."
         )
+    refuse_covariates(purchase_model, function="holdout evaluation", discrete=True)
     purchase_model._check_fitted()
     names = ("frequency", "recency", "T", "duration_holdout")
     x, t_x, age, duration = (data[c].to_numpy() for c in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Sequence
@@ -23,6 +24,13 @@ from vipml.ltv._base import (
     lifetimes_penalty,
     sample_param_dicts,
     set_fit_result,
+)
+from vipml.ltv._covariates import (
+    CovariateLinks,
+    covariate_total_factory,
+    draw_params,
+    make_links,
+    split_result,
 )
 from vipml.ltv._input import fit_columns, rfm_columns
 from vipml.ltv._likelihoods import (
@@ -92,6 +100,10 @@ class GammaGamma(VipmlEstimator):
     penalizer_kind : {"log", "lifetimes"}, default "log"
         ``"lifetimes"`` penalises ``penalizer * (p**2 + q**2 + v**2)`` instead, as lifetimes'
         ``GammaGammaFitter(penalizer_coef=...)`` does (see docs/migrating.md).
+    spend_covariates : sequence of str, default ()
+        Numeric columns of the summary that scale the mean spend: customer ``i`` has
+        ``v_i = v * exp(gamma' z_i)``; the coefficients appear in ``params_`` as
+        ``"spend.<column>"`` (see :mod:`vipml.ltv._covariates`).
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
@@ -143,13 +155,29 @@ class GammaGamma(VipmlEstimator):
         *,
         penalizer: float = 0.0,
         penalizer_kind: Literal["log", "lifetimes"] = "log",
+        spend_covariates: Sequence[str] = (),
         tol: float = 1e-8,
         max_iter: int = 500,
     ) -> None:
         self.penalizer = penalizer
         self.penalizer_kind = penalizer_kind
+        self.spend_covariates = spend_covariates
         self.tol = tol
         self.max_iter = max_iter
+
+    def _links(self) -> CovariateLinks | None:
+        """How covariates scale ``v`` (None without covariates); see :mod:`vipml.ltv._covariates`."""
+        spend = tuple(getattr(self, "spend_covariates", ()) or ())
+        return make_links(self._model_name, self._param_names, {"spend": spend})
+
+    def _row_params(self, params: Params, z: FloatArray | None) -> Params:
+        """The parameters of each row: ``v`` scaled by its covariates (a model without: as is)."""
+        links = self._links()
+        if links is None or z is None:
+            return params
+        _, coefficients = links.split(params)
+        shift = links.exponents(coefficients, z)[:, self._param_names.index("v")]
+        return {"p": params["p"], "q": params["q"], "v": params["v"] * np.exp(shift)}
 
     def fit(self, rfm: Any, weights: npt.ArrayLike | None = None) -> Self:
         """Fit the Gamma-Gamma model by maximum likelihood on the repeat buyers.
@@ -196,7 +224,9 @@ class GammaGamma(VipmlEstimator):
         """
         check_hyperparameters(self.penalizer, self.tol, self.max_iter)
         check_penalizer_kind(self.penalizer_kind)
-        index, columns, w_all = fit_columns(rfm, _COLUMNS, weights)
+        links = self._links()
+        extra = () if links is None else links.columns
+        index, columns, w_all = fit_columns(rfm, (*_COLUMNS, *extra), weights)
         x_all, m_all = columns["frequency"], columns["monetary_value"]
         _refuse_non_positive_spend(index, x_all, m_all)
         repeat = x_all > 0
@@ -208,6 +238,7 @@ class GammaGamma(VipmlEstimator):
                 "Gamma-Gamma model has no spend to learn from. Use a longer calibration period."
             )
         x, m = x_all[repeat], m_all[repeat]
+        covariates = [columns[c][repeat] for c in extra]
         w = None if w_all is None else w_all[repeat]
         correlation = _weighted_correlation(x, m, w)
         if abs(correlation) > _CORRELATION_LIMIT:
@@ -220,25 +251,36 @@ class GammaGamma(VipmlEstimator):
                 ModelAssumptionWarning,
                 stacklevel=2,
             )
+        if links is not None and self.penalizer_kind != "log":
+            raise ValueError(
+                "penalizer_kind='lifetimes' has no meaning for covariate coefficients: use "
+                "penalizer_kind='log', a ridge penalty on them."
+            )
         result = fit_mle(
             loglik=gamma_gamma_loglik,
             loglik_grad=gamma_gamma_loglik_grad,
-            data=(x, m),
+            data=(x, m, *covariates),
             weights=w,
-            initial_params=_initial_params,
-            param_names=self._param_names,
+            initial_params=_initial_params
+            if links is None
+            else (lambda rows, ww: (*_initial_params(rows, ww), *([1.0] * len(covariates)))),
+            param_names=self._param_names if links is None else links.names,
             penalizer=float(self.penalizer),
             tol=float(self.tol),
             max_iter=int(self.max_iter),
             model_name=self._model_name,
-            total=gamma_gamma_total,
+            total=gamma_gamma_total
+            if links is None
+            else covariate_total_factory(
+                links, 2, gamma_gamma_loglik, gamma_gamma_loglik_grad, gamma_gamma_total
+            ),
             penalty=(
                 lifetimes_penalty(self.penalizer, self._param_names)
                 if self.penalizer_kind == "lifetimes"
                 else None
             ),
         )
-        p, q, v = result.params
+        p, q, v = result.params[:3]
         if q <= 1.0:
             raise DataValidationError(
                 f"The Gamma-Gamma estimate q = {q:.4g} is <= 1 (p = {p:.4g}, v = {v:.4g}): the "
@@ -247,7 +289,12 @@ class GammaGamma(VipmlEstimator):
                 "percentile), remove outliers such as business accounts, or add a penalizer."
             )
         n_customers = int(repeat.sum()) if w is None else float(w.sum())
-        set_fit_result(self, result, self._param_names, n_customers)
+        names = self._param_names
+        if links is not None:
+            values, covariance = split_result(links, result.params, result.log_covariance)
+            result = dataclasses.replace(result, params=values, covariance=covariance)
+            names = tuple(links.names)
+        set_fit_result(self, result, names, n_customers)
         logger.debug("Gamma-Gamma fitted: %s, loglik %.6f", self.params_, self.loglik_)
         return self
 
@@ -266,11 +313,20 @@ class GammaGamma(VipmlEstimator):
         return np.where(denominator > 0, value, np.inf)
 
     def _arrays(self, rfm: Any) -> tuple[pd.Index, FloatArray, FloatArray]:
+        index, x, m, _ = self._arrays_with_covariates(rfm)
+        return index, x, m
+
+    def _arrays_with_covariates(
+        self, rfm: Any
+    ) -> tuple[pd.Index, FloatArray, FloatArray, FloatArray | None]:
         self._check_fitted()
-        index, columns = rfm_columns(rfm, _COLUMNS)
+        links = self._links()
+        extra = () if links is None else links.columns
+        index, columns = rfm_columns(rfm, (*_COLUMNS, *extra))
         x, m = columns["frequency"], columns["monetary_value"]
         _refuse_non_positive_spend(index, x, m, allow_zero=True)
-        return index, x, m
+        z = np.column_stack([columns[c] for c in extra]) if extra else None
+        return index, x, m, z
 
     def expected_spend(self, rfm: Any) -> pd.Series:
         r"""Conditional expected average spend per transaction of each customer.
@@ -312,10 +368,9 @@ class GammaGamma(VipmlEstimator):
         >>> bool(gg.expected_spend(rfm).iloc[0] == gg.expected_spend(rfm.iloc[[0]]).iloc[0])
         True
         """
-        index, x, m = self._arrays(rfm)
-        return pd.Series(
-            self._expected_spend_at(self.params_, x, m), index=index, name="expected_spend"
-        )
+        index, x, m, z = self._arrays_with_covariates(rfm)
+        values = self._expected_spend_at(self._row_params(self.params_, z), x, m)
+        return pd.Series(values, index=index, name="expected_spend")
 
     def sample_params(
         self, n_draws: int = 500, random_state: int | np.random.Generator | None = 0
@@ -351,6 +406,9 @@ class GammaGamma(VipmlEstimator):
         (3, ['p', 'q', 'v'])
         """
         self._check_fitted()
+        links = self._links()
+        if links is not None:
+            return draw_params(links, self.params_, self.covariance_, n_draws, random_state)
         return sample_param_dicts(self.params_, self.covariance_, n_draws, random_state)
 
     def expected_spend_interval(
@@ -402,8 +460,14 @@ class GammaGamma(VipmlEstimator):
         True
         """
         check_interval_arguments(level, n_draws)
-        index, x, m = self._arrays(rfm)
-        estimate = self._expected_spend_at(self.params_, x, m)
+        index, x, m, z = self._arrays_with_covariates(rfm)
+        extra = [] if z is None else list(z.T)
+
+        def evaluate(params: Params, x_: FloatArray, m_: FloatArray, *z_: FloatArray) -> FloatArray:
+            rows = np.column_stack(z_) if z_ else None
+            return self._expected_spend_at(self._row_params(params, rows), x_, m_)
+
+        estimate = evaluate(self.params_, x, m, *extra)
         draws = self.sample_params(n_draws, random_state)
-        lower, upper = interval_bounds(self._expected_spend_at, draws, [x, m], estimate, level)
+        lower, upper = interval_bounds(evaluate, draws, [x, m, *extra], estimate, level)
         return pd.DataFrame({"estimate": estimate, "lower": lower, "upper": upper}, index=index)
