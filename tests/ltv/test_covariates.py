@@ -18,7 +18,7 @@ from vipml.ltv import (
     customer_lifetime_value,
 )
 from vipml.ltv._covariates import LINKS, covariate_total_factory, make_links
-from vipml.ltv._likelihoods import bgnbd_loglik, pareto_nbd_loglik
+from vipml.ltv._likelihoods import bgnbd_loglik
 
 BG = {"r": 0.4, "alpha": 5.0, "a": 0.8, "b": 2.5}
 PARETO = {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 11.7}
