@@ -13,9 +13,22 @@ difference of the maximised log-likelihoods (each evaluated with the model's own
 the data's time unit) and of the predictions. Targets at 1e6 customers: fits >= 10x, predictions >= 5x, log-likelihood
 within 1e-6 relative.
 
+The discrete-time models are measured the same way on their own simulated summaries
+(:func:`vipml.data.simulate_summary`, monthly opportunities over a year):
+
+- BG/BB against lifetimes' ``BetaGeoBetaBinomFitter`` (fit on the same per-customer rows, and
+  expected purchases over 12 opportunities plus P(alive) at identical parameters);
+- sBG against a hand-written scipy fit (the per-customer likelihood of Fader & Hardie 2007
+  minimised with BFGS on the log-parameters: what a user writes without a library), since
+  lifetimes has no sBG;
+- both against PyMC-Marketing's MAP fit (``BetaGeoBetaBinomModel``, ``ShiftedBetaGeoModel``)
+  when ``pymc_marketing`` is importable, up to ``--pymc-max`` customers (its MAP fit takes
+  minutes already at 1e4; beyond that size the row says "skipped").
+
 Usage::
 
     python benchmarks/bench_ltv.py --sizes 1e4 1e5 1e6
+    python benchmarks/bench_ltv.py --sizes 1e5 1e6 --models discrete --pymc-max 1e5
 """
 
 from __future__ import annotations
@@ -29,11 +42,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vipml.ltv import BetaGeo, GammaGamma
+from vipml.data import simulate_summary
+from vipml.ltv import BetaGeo, BetaGeoBetaBinom, GammaGamma, ShiftedBetaGeometric
 
 BG_TRUTH = (0.25, 4.0, 0.8, 2.5)
 GG_TRUTH = (6.25, 3.74, 15.44)
 HORIZON = 39.0
+BGBB_TRUTH = {"alpha": 1.2, "beta": 0.75, "gamma": 0.66, "delta": 2.8}
+SBG_TRUTH = {"alpha": 0.7, "beta": 1.2}
+OPPORTUNITIES = 12  # monthly opportunities (BG/BB) or renewal dates (sBG) over a year
 
 
 def simulate(n: int, seed: int) -> pd.DataFrame:
@@ -174,6 +191,156 @@ def run(n: int, seed: int, repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _pymc_marketing() -> Any:
+    try:
+        from pymc_marketing import clv
+    except ImportError:
+        return None
+    return clv
+
+
+def _pymc_map(clv: Any, name: str, data: pd.DataFrame) -> dict[str, float]:
+    model = getattr(clv, name)(data=data)
+    model.fit(method="map", progressbar=False)
+    return {k: float(v) for k, v in model.fit_summary().items()}
+
+
+def _sbg_scipy_reference(renewals: np.ndarray, churned: np.ndarray) -> np.ndarray:
+    """The sBG likelihood of Fader & Hardie (2007) per customer, minimised by BFGS (log scale)."""
+    from scipy.optimize import minimize
+    from scipy.special import betaln
+
+    def negative_loglik(log_params: np.ndarray) -> float:
+        a, b = np.exp(log_params)
+        ll = np.where(churned > 0, betaln(a + 1.0, b + renewals), betaln(a, b + renewals))
+        return -float(np.sum(ll - betaln(a, b)))
+
+    return np.exp(minimize(negative_loglik, np.zeros(2), method="BFGS").x)
+
+
+def run_discrete(n: int, seed: int, repeat: int, pymc_max: float) -> list[dict[str, Any]]:
+    """BG/BB and sBG fits (and BG/BB predictions) against lifetimes, scipy and PyMC-Marketing."""
+    from lifetimes import BetaGeoBetaBinomFitter
+
+    rng = np.random.default_rng(seed)
+    summary = simulate_summary(
+        "bgbb", BGBB_TRUTH, n, rng.integers(1, OPPORTUNITIES + 1, n), random_state=seed
+    )
+    x, t_x, n_periods = (summary[c].to_numpy() for c in ("frequency", "recency", "n_periods"))
+    rows: list[dict[str, Any]] = []
+    names = list(BGBB_TRUTH)
+
+    t_ours, bgbb = timed(BetaGeoBetaBinom().fit, summary, repeat=repeat)
+    t_theirs, fitter = timed(BetaGeoBetaBinomFitter().fit, x, t_x, n_periods, repeat=repeat)
+    theirs = fitter.params_[names].to_numpy()
+    their_ll = float(
+        np.sum(
+            BetaGeoBetaBinomFitter._loglikelihood(
+                theirs, x.astype(int), t_x.astype(int), n_periods.astype(int)
+            )
+        )
+    )
+    rows.append(
+        {
+            "size": n,
+            "task": "BG/BB fit (lifetimes)",
+            "vipml_s": t_ours,
+            "reference_s": t_theirs,
+            "loglik_rel_diff": abs(bgbb.loglik_ - their_ll) / abs(their_ll),
+            "max_rel_diff": relative_difference(np.array([bgbb.params_[k] for k in names]), theirs),
+        }
+    )
+    fitter.params_ = pd.Series(bgbb.params_)
+
+    def ours_predict() -> tuple[pd.Series, pd.Series]:
+        return bgbb.expected_purchases(summary, OPPORTUNITIES), bgbb.p_alive(summary)
+
+    def theirs_predict() -> tuple[np.ndarray, np.ndarray]:
+        expected = fitter.conditional_expected_number_of_purchases_up_to_time(
+            OPPORTUNITIES, x, t_x, n_periods
+        )
+        return expected, fitter.conditional_probability_alive(0, x, t_x, n_periods)
+
+    t_ours, (e_ours, p_ours) = timed(ours_predict, repeat=repeat)
+    t_theirs, (e_theirs, p_theirs) = timed(theirs_predict, repeat=repeat)
+    rows.append(
+        {
+            "size": n,
+            "task": "BG/BB predictions (lifetimes)",
+            "vipml_s": t_ours,
+            "reference_s": t_theirs,
+            "loglik_rel_diff": np.nan,
+            "max_rel_diff": max(
+                relative_difference(e_ours, e_theirs), relative_difference(p_ours, p_theirs)
+            ),
+        }
+    )
+
+    contracts = simulate_summary("sbg", SBG_TRUTH, n, OPPORTUNITIES, random_state=seed)
+    renewals, churned = contracts["renewals"].to_numpy(), contracts["churned"].to_numpy()
+    t_ours, sbg = timed(ShiftedBetaGeometric().fit, contracts, repeat=repeat)
+    t_theirs, reference = timed(_sbg_scipy_reference, renewals, churned, repeat=repeat)
+    rows.append(
+        {
+            "size": n,
+            "task": "sBG fit (scipy by hand)",
+            "vipml_s": t_ours,
+            "reference_s": t_theirs,
+            "loglik_rel_diff": np.nan,
+            "max_rel_diff": relative_difference(
+                np.array([sbg.params_["alpha"], sbg.params_["beta"]]), reference
+            ),
+        }
+    )
+
+    clv = _pymc_marketing()
+    for task, name, data, ours_time, ours_params in (
+        (
+            "BG/BB fit (PyMC-Marketing MAP)",
+            "BetaGeoBetaBinomModel",
+            pd.DataFrame(
+                {"customer_id": np.arange(n), "frequency": x, "recency": t_x, "T": n_periods}
+            ),
+            rows[0]["vipml_s"],
+            [bgbb.params_[k] for k in names],
+        ),
+        (
+            "sBG fit (PyMC-Marketing MAP)",
+            "ShiftedBetaGeoModel",
+            # PyMC-Marketing: recency = last period paid (T for the active), T = periods observed
+            pd.DataFrame(
+                {
+                    "customer_id": np.arange(n),
+                    "recency": renewals + 1.0,
+                    "T": float(OPPORTUNITIES + 1),
+                    "cohort": "all",
+                }
+            ),
+            rows[2]["vipml_s"],
+            [sbg.params_["alpha"], sbg.params_["beta"]],
+        ),
+    ):
+        row = {"size": n, "task": task, "vipml_s": ours_time, "loglik_rel_diff": np.nan}
+        if clv is None or n > pymc_max:
+            why = (
+                "pymc_marketing not importable" if clv is None else f"n > --pymc-max {pymc_max:.0e}"
+            )
+            rows.append({**row, "reference_s": np.nan, "max_rel_diff": np.nan, "note": why})
+            continue
+        t_theirs, fitted = timed(_pymc_map, clv, name, data)
+        keys = names if name == "BetaGeoBetaBinomModel" else ["alpha", "beta"]
+        theirs = np.array([fitted[k] for k in keys])
+        rows.append(
+            {
+                **row,
+                "reference_s": t_theirs,
+                "max_rel_diff": relative_difference(np.asarray(ours_params), theirs),
+                "note": "MAP under PyMC-Marketing's default priors",
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -183,22 +350,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="timings are the best of this many runs"
     )
+    parser.add_argument(
+        "--models",
+        choices=["all", "continuous", "discrete"],
+        default="all",
+        help="BG/NBD and Gamma-Gamma (continuous), BG/BB and sBG (discrete), or both",
+    )
+    parser.add_argument(
+        "--pymc-max",
+        type=float,
+        default=1e4,
+        help="largest size at which PyMC-Marketing's MAP fits are timed",
+    )
     args = parser.parse_args(argv)
     rows = []
     for size in args.sizes:
-        rows.extend(run(int(size), args.seed, args.repeat))
+        if args.models in ("all", "continuous"):
+            rows.extend(
+                {**row, "reference_s": row.pop("lifetimes_s"), "note": "vs lifetimes"}
+                for row in run(int(size), args.seed, args.repeat)
+            )
+        if args.models in ("all", "discrete"):
+            rows.extend(run_discrete(int(size), args.seed, args.repeat, args.pymc_max))
     table = pd.DataFrame(rows)
-    table["ratio"] = table["lifetimes_s"] / table["vipml_s"]
-    columns = ["size", "task", "vipml_s", "lifetimes_s", "ratio", "loglik_rel_diff", "max_rel_diff"]
+    table["ratio"] = table["reference_s"] / table["vipml_s"]
+    table["note"] = table.get("note", pd.Series("", index=table.index)).fillna("")
+    columns = ["size", "task", "vipml_s", "reference_s", "ratio", "loglik_rel_diff", "max_rel_diff"]
+    number = "{:.3f}".format
     formatters = {
         "size": "{:.0e}".format,
-        "vipml_s": "{:.3f}".format,
-        "lifetimes_s": "{:.3f}".format,
-        "ratio": "{:.1f}x".format,
+        "vipml_s": number,
+        "reference_s": lambda v: "-" if np.isnan(v) else number(v),
+        "ratio": lambda v: "-" if np.isnan(v) else f"{v:.1f}x",
         "loglik_rel_diff": lambda v: "-" if np.isnan(v) else f"{v:.1e}",
-        "max_rel_diff": "{:.1e}".format,
+        "max_rel_diff": lambda v: "-" if np.isnan(v) else f"{v:.1e}",
     }
-    print(table[columns].to_string(index=False, formatters=formatters))
+    print(table[[*columns, "note"]].to_string(index=False, formatters=formatters))
 
 
 if __name__ == "__main__":
