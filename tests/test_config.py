@@ -78,6 +78,11 @@ def test_every_setting_is_read(tmp_path):
         ({"ltv": {"horizon": "13"}}, "ltv.horizon = '13'"),
         ({"ltv": {"horizon": "90D"}}, "whole number of weeks"),
         ({"ltv": {"model": "bg"}}, "one of ['bgnbd', 'pareto_nbd', 'modified_bgnbd']"),
+        ({"ltv": {"purchase_model": "bg"}}, "ltv.purchase_model = 'bg'"),
+        ({"ltv": {"purchase_model": "bgbb"}}, "discrete transaction opportunities"),
+        ({"ltv": {"model": "sbg"}}, "contract renewals"),
+        ({"ltv": {"model": "pareto_nbd", "purchase_model": "modified_bgnbd"}}, "older name"),
+        ({"ltv": {"penalizer_kind": "l2"}}, "ltv.penalizer_kind = 'l2'"),
         ({"ltv": {"discount_rate": -0.1}}, "ltv.discount_rate"),
         ({"ltv": {"n_draws": "100"}}, "ltv.n_draws = '100'"),
         ({"churn": {"calibration": "platt"}}, "churn.calibration"),
@@ -113,3 +118,23 @@ def test_unreadable_and_invalid_toml(tmp_path):
 def test_gate_metrics_have_a_direction():
     assert set(GATE_METRICS.values()) == {-1, 1}
     assert PipelineConfig().gates.metrics
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"model": "pareto_nbd"},
+        {"purchase_model": "pareto_nbd"},
+        {"model": "pareto_nbd", "purchase_model": "pareto_nbd"},
+    ],
+)
+def test_purchase_model_and_its_old_name_model_choose_the_same(table):
+    config = PipelineConfig.from_dict({"ltv": table})
+    assert config.ltv.model == config.ltv.purchase_model == "pareto_nbd"
+    assert PipelineConfig.from_dict(config.to_dict()) == config
+
+
+def test_an_old_config_without_purchase_model_still_reads():
+    config = PipelineConfig.from_dict({"ltv": {"model": "modified_bgnbd", "penalizer": 0.01}})
+    assert config.ltv.purchase_model == "modified_bgnbd"
+    assert config.ltv.penalizer_kind == "log"

@@ -11,8 +11,9 @@ values below, so an empty file is a valid configuration::
     amount = "revenue"
 
     [ltv]
-    model = "bgnbd"      # "bgnbd", "pareto_nbd" or "modified_bgnbd"
+    purchase_model = "bgnbd"  # "bgnbd", "pareto_nbd" or "modified_bgnbd" (old name: model)
     penalizer = 0.0
+    penalizer_kind = "log"    # or "lifetimes" (lifetimes' penalizer_coef)
     horizon = "52W"      # expected purchases, spend and CLV over this horizon
     discount_rate = 0.1  # annual
     interval_level = 0.9
@@ -91,6 +92,13 @@ GATE_METRICS: dict[str, int] = {
 }
 _WEEK = dt.timedelta(weeks=1)
 _LTV_MODELS = ("bgnbd", "pareto_nbd", "modified_bgnbd")
+#: Models of vipml.ltv that read another summary than the pipeline's daily purchase periods.
+_LTV_ELSEWHERE = {
+    "bgbb": "BG/BB counts purchases at discrete transaction opportunities (fit "
+    "vipml.ltv.BetaGeoBetaBinom on vipml.features.discrete_summary)",
+    "sbg": "sBG models contract renewals, which a purchase log does not record (fit "
+    "vipml.ltv.ShiftedBetaGeometric on your contracts)",
+}
 _CALIBRATIONS = ("isotonic", "sigmoid", "none")
 
 
@@ -130,18 +138,42 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class LtvConfig:
-    """Lifetime value: the purchase model, its horizon, discounting and intervals."""
+    """Lifetime value: the purchase model, its horizon, discounting and intervals.
+
+    ``purchase_model`` names the purchase model; ``model`` is its older name, still read (give
+    one of them, or both equal). After validation both hold the model.
+    """
 
     model: str = "bgnbd"
+    purchase_model: str | None = None
     penalizer: float = 0.0
+    penalizer_kind: str = "log"
     horizon: str = "52W"
     discount_rate: float = 0.1
     interval_level: float = 0.9
     n_draws: int = 100
 
     def __post_init__(self) -> None:
-        _choice("ltv.model", self.model, _LTV_MODELS)
+        chosen = self.model if self.purchase_model is None else self.purchase_model
+        if self.purchase_model is not None and self.model not in ("bgnbd", self.purchase_model):
+            raise _fail(
+                "ltv.model",
+                self.model,
+                f"left out, or equal to ltv.purchase_model = {self.purchase_model!r} (model is "
+                "the older name of purchase_model)",
+            )
+        key = "ltv.model" if self.purchase_model is None else "ltv.purchase_model"
+        if chosen in _LTV_ELSEWHERE:
+            raise ConfigError(
+                f"config: {key} = {chosen!r} does not fit the pipeline, which values customers "
+                f"from their daily purchase periods (the features online scoring keeps): "
+                f"{_LTV_ELSEWHERE[chosen]}. Choose one of {list(_LTV_MODELS)}."
+            )
+        _choice(key, chosen, _LTV_MODELS)
+        object.__setattr__(self, "model", chosen)
+        object.__setattr__(self, "purchase_model", chosen)
         _number("ltv.penalizer", self.penalizer, 0.0, float("inf"))
+        _choice("ltv.penalizer_kind", self.penalizer_kind, ("log", "lifetimes"))
         weeks = parse_duration(_duration("ltv.horizon", self.horizon), "ltv.horizon") / _WEEK
         if weeks != int(weeks):
             raise _fail("ltv.horizon", self.horizon, 'a whole number of weeks, such as "52W"')

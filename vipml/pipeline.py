@@ -327,7 +327,9 @@ class VipPipeline(VipmlEstimator):
         if ltv.model == "bgnbd" and ltv.penalizer == 0.0:
             self.purchase_model_ = self.churn_purchase_model_
         else:
-            model = _PURCHASE_MODELS[ltv.model](penalizer=ltv.penalizer)
+            model = _PURCHASE_MODELS[ltv.model](
+                penalizer=ltv.penalizer, penalizer_kind=ltv.penalizer_kind
+            )
             self.purchase_model_ = model.fit(rfm[["frequency", "recency", "T"]])
         positive = (rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)
         self.spend_model_ = GammaGamma().fit(rfm.loc[positive, ["frequency", "monetary_value"]])
