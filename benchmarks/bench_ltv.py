@@ -223,9 +223,7 @@ def run_discrete(n: int, seed: int, repeat: int, pymc_max: float) -> list[dict[s
     from lifetimes import BetaGeoBetaBinomFitter
 
     rng = np.random.default_rng(seed)
-    summary = simulate_summary(
-        "bgbb", BGBB_TRUTH, n, rng.integers(1, OPPORTUNITIES + 1, n), random_state=seed
-    )
+    summary = simulate_summary("bgbb", BGBB_TRUTH, n, OPPORTUNITIES, random_state=seed)
     x, t_x, n_periods = (summary[c].to_numpy() for c in ("frequency", "recency", "n_periods"))
     rows: list[dict[str, Any]] = []
     names = list(BGBB_TRUTH)

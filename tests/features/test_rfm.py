@@ -128,8 +128,9 @@ def test_months_count_calendar_months_only(small_log):
     assert monthly.loc["a", "T"] == 2.0
     with pytest.raises(DataValidationError, match="no exact ratio"):
         rfm_summary(small_log, "2024-03-15", freq="M", time_unit="W")
-    with pytest.raises(DataValidationError, match="freq='Q'"):
-        rfm_summary(small_log, "2024-03-15", freq="Q")
+    assert rfm_summary(small_log, "2024-03-15", freq="Q").loc["a", "T"] == 0.0  # quarters too
+    with pytest.raises(DataValidationError, match="freq='2W'"):
+        rfm_summary(small_log, "2024-03-15", freq="2W")
 
 
 @pytest.fixture(scope="module")
