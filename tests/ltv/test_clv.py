@@ -380,3 +380,10 @@ def test_interval_refuses_bad_level_and_draws(bg, spend_model, few) -> None:
         customer_lifetime_value_interval(
             bg, spend_model, few, horizon=4, discount_rate=0, n_draws=1
         )
+
+
+def test_time_units_accept_pandas_spellings():
+    assert per_period_rate(0.1, "h") == per_period_rate(0.1, "H")
+    assert per_period_rate(0.1, "ME") == per_period_rate(0.1, "M")
+    with pytest.raises(ValueError, match="'h' and 'ME' are accepted"):
+        per_period_rate(0.1, "hour")

@@ -49,13 +49,18 @@ _CELLS = 2_000_000  # customer histories x steps evaluated at once
 _STEP_TOLERANCE = 1e-9
 
 
+#: pandas' current spellings of the same units (as vipml.features accepts them).
+_UNIT_ALIASES = {"h": "H", "ME": "M", "MS": "M"}
+
+
 def _check_time_unit(time_unit: Any) -> str:
-    if time_unit not in PERIODS_PER_YEAR:
+    unit = _UNIT_ALIASES.get(time_unit, time_unit) if isinstance(time_unit, str) else time_unit
+    if unit not in PERIODS_PER_YEAR:
         raise ValueError(
             f"time_unit must be one of {sorted(PERIODS_PER_YEAR)} (hours, days, weeks, calendar "
-            f"months), got {time_unit!r}."
+            f"months; 'h' and 'ME' are accepted too), got {time_unit!r}."
         )
-    return str(time_unit)
+    return str(unit)
 
 
 def _is_number(value: Any) -> bool:
