@@ -266,3 +266,32 @@ def test_recovers_simulated_parameters_within_three_standard_errors(n_customers,
     model = BetaGeoBetaBinom().fit(summary)
     for name, value in PARAMS.items():
         assert abs(model.params_[name] - value) < 3 * model.standard_errors_[name], name
+
+
+def test_holdout_evaluation_with_yearly_opportunities():
+    """calibration_holdout with freq = time_unit = the opportunity gives BG/BB's holdout frame."""
+    from vipml.features import calibration_holdout
+    from vipml.ltv import holdout_metrics, holdout_table
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    p = rng.beta(PARAMS["alpha"], PARAMS["beta"], n)
+    death = rng.beta(PARAMS["gamma"], PARAMS["delta"], n)
+    alive = np.ones(n, dtype=bool)
+    rows = [(c, "2000-03-01", 10.0) for c in range(n)]  # every donor's first gift
+    for year in range(2001, 2009):  # eight yearly opportunities
+        alive &= rng.random(n) >= death
+        rows += [(c, f"{year}-03-01", 10.0) for c in np.nonzero(alive & (rng.random(n) < p))[0]]
+    log = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    log["timestamp"] = pd.to_datetime(log["timestamp"])
+    split = calibration_holdout(log, "2005-12-31", "2008-12-31", freq="YE")
+    assert (split["duration_holdout"] == 3).all()
+    calibration = split[["frequency_cal", "recency_cal", "T_cal"]].set_axis(
+        ["frequency", "recency", "n_periods"], axis=1
+    )
+    model = BetaGeoBetaBinom().fit(calibration)
+    table = holdout_table(model, split, max_frequency=3)
+    assert table["n_customers"].sum() == 3000
+    metrics = holdout_metrics(model, split)
+    # the model predicts the total holdout purchases of customers it has not seen act
+    assert abs(metrics["total_error_pct"]) < 10
