@@ -268,6 +268,9 @@ class BetaGeoBetaBinom(PurchaseModel):
         ``"lifetimes"`` reproduces lifetimes' ``BetaGeoBetaBinomFitter(penalizer_coef=penalizer)``: an
         L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
         customer has age 1 (see docs/migrating.md).
+    purchase_covariates, dropout_covariates : sequence of str, default ()
+        Not supported by BG/BB (``fit`` raises a ValueError): see
+        :mod:`vipml.ltv._covariates` for the models that take covariates.
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500

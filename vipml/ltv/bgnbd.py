@@ -104,6 +104,13 @@ class BetaGeo(PurchaseModel):
         ``"lifetimes"`` reproduces lifetimes' ``BetaGeoFitter(penalizer_coef=penalizer)``: an
         L2 penalty on the parameters themselves, towards 0, with time rescaled so the oldest
         customer has age 1 (see docs/migrating.md).
+    purchase_covariates : sequence of str, default ()
+        Numeric columns of the summary that scale the purchase rate: ``alpha_i = alpha * exp(-gamma' z_i)``, so a
+        positive coefficient means more purchases (CLVTools' link). Coefficients appear in
+        ``params_`` as ``"purchase.<column>"``; see :mod:`vipml.ltv._covariates`.
+    dropout_covariates : sequence of str, default ()
+        Numeric columns that scale the dropout process: ``a_i, b_i = a, b * exp(gamma' z_i)``; coefficients
+        ``"dropout.<column>"``.
     tol : float, default 1e-8
         BFGS tolerance on the gradient of the mean negative log-likelihood.
     max_iter : int, default 500
