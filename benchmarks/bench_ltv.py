@@ -327,7 +327,8 @@ def run_discrete(n: int, seed: int, repeat: int, pymc_max: float) -> list[dict[s
             continue
         t_theirs, fitted = timed(_pymc_map, clv, name, data)
         keys = names if name == "BetaGeoBetaBinomModel" else ["alpha", "beta"]
-        theirs = np.array([fitted[k] for k in keys])
+        # the cohort model names its parameters per cohort: alpha[all], beta[all]
+        theirs = np.array([fitted.get(k, fitted.get(f"{k}[all]", np.nan)) for k in keys])
         rows.append(
             {
                 **row,
