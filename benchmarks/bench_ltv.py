@@ -222,7 +222,6 @@ def run_discrete(n: int, seed: int, repeat: int, pymc_max: float) -> list[dict[s
     """BG/BB and sBG fits (and BG/BB predictions) against lifetimes, scipy and PyMC-Marketing."""
     from lifetimes import BetaGeoBetaBinomFitter
 
-    rng = np.random.default_rng(seed)
     summary = simulate_summary("bgbb", BGBB_TRUTH, n, OPPORTUNITIES, random_state=seed)
     x, t_x, n_periods = (summary[c].to_numpy() for c in ("frequency", "recency", "n_periods"))
     rows: list[dict[str, Any]] = []
