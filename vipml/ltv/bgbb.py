@@ -23,12 +23,14 @@ from scipy.special import betaln, digamma, gammaln, logsumexp
 from vipml.errors import DataValidationError
 from vipml.ltv._base import FloatArray, Params, PurchaseModel
 from vipml.ltv._discrete import discounted_survivals, expected_survivals, log_survival
+from vipml.ltv._mle import collapse_rows
 
 __all__ = ["BetaGeoBetaBinom", "bgbb_loglik"]
 
 logger = logging.getLogger(__name__)
 
 _COLUMNS = ("frequency", "recency", "n_periods")
+_UNIQUE_MIN_ROWS = 5_000  # above this many rows, predictions collapse identical histories
 _N_SHOWN = 5
 
 
@@ -358,7 +360,11 @@ class BetaGeoBetaBinom(PurchaseModel):
 
     @staticmethod
     def _p_alive_at(params: Params, frequency: Any, recency: Any, T: Any) -> FloatArray:
-        x, t_x, n = _floats(frequency, recency, T)
+        x, t_x, n = np.broadcast_arrays(*_floats(frequency, recency, T))
+        if x.ndim == 1 and x.size >= _UNIQUE_MIN_ROWS:
+            # few distinct histories: the likelihood once per history, then spread back
+            (ux, ut, un), _, inverse = collapse_rows([x, t_x, n])
+            return BetaGeoBetaBinom._p_alive_at(params, ux, ut, un)[inverse]
         ll = bgbb_loglik(tuple(params[k] for k in _PARAMS), x, t_x, n)
         return np.minimum(np.exp(_log_alive(params, x, n, ll)), 1.0)
 
